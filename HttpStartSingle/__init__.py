@@ -1,0 +1,12 @@
+"""POST api/orchestrators/{functionName}/{instanceId}: start an orchestrator as a singleton."""
+
+import azure.functions as func
+
+from singleton_start.endpoint import StartEndpoint
+
+# Settings are checked and clients made once, when the worker loads the function.
+endpoint = StartEndpoint.from_environment()
+
+
+async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:
+    return await endpoint.handle(req, starter)

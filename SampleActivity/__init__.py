@@ -1,0 +1,11 @@
+"""SampleActivity: one work item of the sample background job (see singleton_start.job).
+
+Annotations stay plain `dict`: the Functions worker reads them at load time to pick a converter.
+"""
+
+from singleton_start.job import run_work_item
+
+
+def main(payload: dict) -> dict:
+    """Do one item's work; raising lets the orchestrator's retry policy decide what happens."""
+    return run_work_item(payload)

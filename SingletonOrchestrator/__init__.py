@@ -1,0 +1,19 @@
+"""SingletonOrchestrator: the sample eternal background job (see singleton_start.job)."""
+
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase
+
+from singleton_start.job import run_job
+
+
+def orchestrator_function(
+    context: df.DurableOrchestrationContext,
+) -> Generator[TaskBase, Any, dict[str, Any] | None]:
+    """Hand the orchestration to the job core, which owns every decision."""
+    return (yield from run_job(context))
+
+
+main = df.Orchestrator.create(orchestrator_function)

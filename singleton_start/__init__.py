@@ -1,0 +1,1 @@
+"""Start a Durable Functions orchestrator as exactly one instance per instance ID."""

@@ -1,0 +1,261 @@
+"""The HTTP contract: what a request must look like and how every answer is shaped.
+
+Everything here is pure: values in, values out, no I/O.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import azure.functions as func
+
+MAX_INSTANCE_ID_LENGTH = 256
+MAX_JSON_DEPTH = 64
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+RETRY_AFTER_SECONDS = 5
+_FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
+
+
+class ErrorCode(Enum):
+    """The one small set of error codes a caller can branch on, with their HTTP status."""
+
+    INVALID_INSTANCE_ID = ("invalid_instance_id", 400)
+    INVALID_IDEMPOTENCY_KEY = ("invalid_idempotency_key", 400)
+    INVALID_JSON = ("invalid_json", 400)
+    UNKNOWN_ORCHESTRATOR = ("unknown_orchestrator", 404)
+    CONFLICT = ("conflict", 409)
+    PAYLOAD_TOO_LARGE = ("payload_too_large", 413)
+    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415)
+    IDEMPOTENCY_KEY_REUSED = ("idempotency_key_reused", 422)
+    INTERNAL = ("internal", 500)
+    UNAVAILABLE = ("unavailable", 503)
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def status(self) -> int:
+        return self.value[1]
+
+
+class ContractError(Exception):
+    """A request the contract refuses, with the sentence a person reads."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(f"{error.code}: {message}")
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The body was empty: the orchestrator gets no input (None)."""
+
+
+NO_INPUT = NoInput()
+
+
+def _utf16_length(text: str) -> int:
+    # The Durable extension is .NET: its 256-character limit counts UTF-16 code units.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def validate_instance_id(instance_id: str | None) -> str | None:
+    """Why the Durable extension would refuse this instance ID, or None when it is fine."""
+    if not instance_id:
+        return "The instance ID is empty; it must be 1 to 256 characters."
+    length = _utf16_length(instance_id)
+    if length > MAX_INSTANCE_ID_LENGTH:
+        return f"The instance ID is {length} characters long; at most {MAX_INSTANCE_ID_LENGTH} are allowed."
+    if instance_id.startswith("@"):
+        return "The instance ID must not start with '@' (that prefix is reserved for entities)."
+    for character in instance_id:
+        if character in _FORBIDDEN_ID_CHARACTERS:
+            return f"The instance ID must not contain {character!r}; '/', '\\', '#' and '?' are not allowed."
+        if unicodedata.category(character) == "Cc":
+            return f"The instance ID must not contain control characters (found U+{ord(character):04X})."
+    return None
+
+
+def resolve_orchestrator(requested: str | None, allowed: tuple[str, ...]) -> str | None:
+    """The configured spelling of an allowed orchestrator name, matched case-insensitively."""
+    if not requested:
+        return None
+    folded = requested.casefold()
+    return next((name for name in allowed if name.casefold() == folded), None)
+
+
+def validate_idempotency_key(key: str | None) -> str | None:
+    """Why an Idempotency-Key header value is refused, or None when it is fine (or absent)."""
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        return f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+    if not all(" " <= character <= "~" for character in key):
+        return "The Idempotency-Key header must be printable ASCII."
+    return None
+
+
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    media_type, _, parameters = content_type.partition(";")
+    charset = None
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower() or None
+    return media_type.strip().lower(), charset
+
+
+def _is_json_media_type(media_type: str) -> bool:
+    kind, _, subtype = media_type.partition("/")
+    return bool(kind) and (media_type == "application/json" or subtype.endswith("+json"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How many containers deep a JSON value nests, without recursion."""
+    depth, level = 0, [value]
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            return depth
+        depth += 1
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+
+
+def parse_input(content_type: str | None, body: bytes, max_bytes: int) -> Any:
+    """The orchestrator input carried by a request body, or NO_INPUT; raises ContractError."""
+    if len(body) > max_bytes:
+        raise ContractError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The body is {len(body)} bytes; at most {max_bytes} bytes are accepted.",
+        )
+    charset = None
+    if content_type is not None and content_type.strip():
+        media_type, charset = _media_type(content_type)
+        if not _is_json_media_type(media_type):
+            raise ContractError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                f"Content-Type {media_type!r} is not JSON; send application/json or no Content-Type.",
+            )
+    if not body:
+        return NO_INPUT
+    try:
+        encoding = codecs.lookup(charset or "utf-8").name
+        # RFC 8259 lets a parser ignore a leading byte order mark.
+        text = body.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except (LookupError, TypeError):
+        raise ContractError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"The charset {charset!r} is not a text encoding; send UTF-8."
+        ) from None
+    except UnicodeDecodeError:
+        raise ContractError(ErrorCode.INVALID_JSON, f"The body is not valid {charset or 'UTF-8'} text.") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as error:
+        reason = "it is nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise ContractError(ErrorCode.INVALID_JSON, f"The body is not one valid JSON value: {reason[:200]}.") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ContractError(ErrorCode.INVALID_JSON, f"The body nests deeper than {MAX_JSON_DEPTH} levels.")
+    return NO_INPUT if value is None else value
+
+
+def error_body(error: ErrorCode, message: str) -> dict[str, Any]:
+    """The one JSON shape of every error answer."""
+    return {"error": error.code, "message": message}
+
+
+def json_text(body: dict[str, Any]) -> str:
+    """Serialize an answer body."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False)
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """Every answer is JSON; headers beyond Content-Type are the caller's choice."""
+    return func.HttpResponse(
+        json_text(body),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(error: ErrorCode, message: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """The one helper that builds an error answer."""
+    return json_response(error.status, error_body(error, message), headers)
+
+
+def started_response(links: dict[str, str], *, replayed: bool = False) -> func.HttpResponse:
+    """202 with the body and headers create_check_status_response gives."""
+    headers = {"Location": links["statusQueryGetUri"], "Retry-After": "10"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(202, links, headers)
+
+
+def existing_response(links: dict[str, str]) -> func.HttpResponse:
+    """200 pointing at the active instance, for conflict policy use-existing."""
+    return json_response(200, links, {"Location": links["statusQueryGetUri"]})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def conflict_body(
+    instance_id: str,
+    runtime_status: str,
+    created: datetime | None,
+    updated: datetime | None,
+    links: dict[str, str],
+    reason: str,
+) -> dict[str, Any]:
+    """What a 409 tells the caller: which instance is in the way, and how to reach it."""
+    return {
+        **error_body(ErrorCode.CONFLICT, reason),
+        "instanceId": instance_id,
+        "runtimeStatus": runtime_status,
+        "createdTime": _iso(created),
+        "lastUpdatedTime": _iso(updated),
+        **{key: value for key, value in links.items() if key != "id"},
+    }
+
+
+def conflict_reason(instance_id: str, runtime_status: str, active: bool) -> str:
+    """The sentence of a 409."""
+    if active:
+        return f"An instance with ID {instance_id!r} is already {runtime_status}; nothing new was started."
+    return (
+        f"The instance with ID {instance_id!r} is {runtime_status} and the reuse policy does not allow "
+        "replacing it; nothing new was started."
+    )
+
+
+def unavailable_response() -> func.HttpResponse:
+    """503: the caller may retry the same request after Retry-After."""
+    return error_response(
+        ErrorCode.UNAVAILABLE,
+        "Storage or the Durable backend could not be used in time; retry the same request later.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

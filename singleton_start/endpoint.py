@@ -1,0 +1,213 @@
+"""The HTTP entrypoint's adapter: request in, one use-case run, one JSON answer and one log line out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import azure.functions as func
+from azure.durable_functions import DurableOrchestrationClient
+from azure.identity.aio import DefaultAzureCredential
+from azure.storage.blob.aio import BlobServiceClient, LinearRetry
+
+from .backend import DurableBackend
+from .contract import (
+    ContractError,
+    ErrorCode,
+    conflict_body,
+    conflict_reason,
+    error_response,
+    existing_response,
+    json_response,
+    parse_input,
+    resolve_orchestrator,
+    started_response,
+    unavailable_response,
+    validate_idempotency_key,
+    validate_instance_id,
+)
+from .lock import LeaseLocks
+from .settings import Settings, SettingsError, load_settings
+from .start import (
+    Existing,
+    IdempotencyClaim,
+    KeyReused,
+    Outcome,
+    Refused,
+    SingletonStarter,
+    StartCommand,
+    Started,
+    Unavailable,
+    request_digest,
+)
+from .status import InstanceState
+
+LOG = logging.getLogger("singleton_start")
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+# Every storage call is also bounded by the request's deadline; these keep one call from eating it.
+STORAGE_OPTIONS = {
+    "retry_policy": LinearRetry(backoff=0.2, random_jitter_range=0, retry_total=1),
+    "connection_timeout": 3,
+    "read_timeout": 5,
+}
+
+
+def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
+    """The app's own storage account, by connection string or identity, as the Functions host reads it."""
+    connection_string = env.get(STORAGE_CONNECTION, "").strip()
+    if connection_string:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **STORAGE_OPTIONS)
+        except ValueError:
+            # The message must not echo the value: it holds the account key.
+            raise SettingsError(f"{STORAGE_CONNECTION} is not a valid storage connection string") from None
+    service_uri = env.get(f"{STORAGE_CONNECTION}__blobServiceUri", "").strip()
+    account = env.get(f"{STORAGE_CONNECTION}__accountName", "").strip()
+    if not service_uri and account:
+        service_uri = f"https://{account}.blob.core.windows.net"
+    if service_uri:
+        credential = DefaultAzureCredential(
+            managed_identity_client_id=env.get(f"{STORAGE_CONNECTION}__clientId") or None
+        )
+        return BlobServiceClient(service_uri, credential=credential, **STORAGE_OPTIONS)
+    raise SettingsError(
+        f"{STORAGE_CONNECTION} is not set: give a connection string, or {STORAGE_CONNECTION}__blobServiceUri "
+        f"or {STORAGE_CONNECTION}__accountName for an identity-based connection"
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an HTTP request the contract reads."""
+
+    function_name: str | None
+    instance_id: str | None
+    content_type: str | None
+    idempotency_key: str | None
+    body: bytes
+
+    @classmethod
+    def from_http(cls, req: func.HttpRequest) -> Request:
+        return cls(
+            function_name=req.route_params.get("functionName"),
+            instance_id=req.route_params.get("instanceId"),
+            content_type=req.headers.get("content-type"),
+            idempotency_key=req.headers.get("idempotency-key"),
+            body=req.get_body() or b"",
+        )
+
+
+def command_for(request: Request, settings: Settings) -> StartCommand:
+    """Validate a request into a start command, with no I/O; raises ContractError."""
+    orchestrator = resolve_orchestrator(request.function_name, settings.orchestrators)
+    if orchestrator is None:
+        allowed = ", ".join(settings.orchestrators)
+        raise ContractError(
+            ErrorCode.UNKNOWN_ORCHESTRATOR,
+            f"No orchestrator named {request.function_name!r} can be started here; allowed: {allowed}.",
+        )
+    problem = validate_instance_id(request.instance_id)
+    if problem:
+        raise ContractError(ErrorCode.INVALID_INSTANCE_ID, problem)
+    assert request.instance_id is not None
+    problem = validate_idempotency_key(request.idempotency_key)
+    if problem:
+        raise ContractError(ErrorCode.INVALID_IDEMPOTENCY_KEY, problem)
+    orchestrator_input = parse_input(request.content_type, request.body, settings.max_input_bytes)
+    claim = None
+    if request.idempotency_key is not None:
+        claim = IdempotencyClaim(request.idempotency_key, request_digest(orchestrator, request.body))
+    return StartCommand(orchestrator, request.instance_id, orchestrator_input, claim)
+
+
+def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
+    """The HTTP answer for a use-case outcome."""
+    match outcome:
+        case Started(replayed=replayed):
+            return started_response(links, replayed=replayed)
+        case Existing():
+            return existing_response(links)
+        case Refused(observed=observed):
+            runtime_status = observed.runtime_status or "Unknown"
+            reason = conflict_reason(instance_id, runtime_status, observed.state is InstanceState.ACTIVE)
+            body = conflict_body(
+                instance_id, runtime_status, observed.created_time, observed.last_updated_time, links, reason
+            )
+            return json_response(409, body, {"Location": links["statusQueryGetUri"]})
+        case KeyReused():
+            return error_response(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was first sent with a different request; use a new key for a new request.",
+            )
+        case Unavailable():
+            return unavailable_response()
+    raise AssertionError(f"unhandled outcome {outcome!r}")
+
+
+OUTCOME_NAMES = {
+    Started: "started",
+    Existing: "existing",
+    Refused: "conflict",
+    KeyReused: "key_reused",
+    Unavailable: "unavailable",
+}
+
+
+class StartEndpoint:
+    """HttpStartSingle's behaviour, with clients made once per worker process."""
+
+    def __init__(self, settings: Settings, blob_service: BlobServiceClient) -> None:
+        self.settings = settings
+        self._blob_service = blob_service
+        self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> StartEndpoint:
+        """Read and check every setting now, so a bad one fails the function at load."""
+        env = os.environ if env is None else env
+        return cls(load_settings(env), blob_service_from_environment(env))
+
+    async def close(self) -> None:
+        """Close the storage client; the worker never needs to, tests and tools do."""
+        await self._blob_service.close()
+
+    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+        started_at = time.perf_counter()
+        request = Request.from_http(req)
+        outcome_name = "invalid"
+        try:
+            command = command_for(request, self.settings)
+            backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
+            outcome = await SingletonStarter(backend, self.locks, self.settings).start(command)
+            outcome_name = OUTCOME_NAMES[type(outcome)]
+            if isinstance(outcome, Started) and outcome.replayed:
+                outcome_name = "replayed"
+            if isinstance(outcome, Unavailable):
+                LOG.warning("Start of instance %r unavailable: %s", command.instance_id, outcome.reason)
+            response = respond(outcome, command.instance_id, backend.management_links(req, command.instance_id))
+        except ContractError as error:
+            response = error_response(error.error, error.message)
+        except Exception:
+            outcome_name = "internal"
+            LOG.exception("Start of instance %r failed with a bug", request.instance_id)
+            response = error_response(
+                ErrorCode.INTERNAL, "The start failed with an unexpected error; it has been logged."
+            )
+        LOG.info(
+            json.dumps(
+                {
+                    "event": "singleton_start",
+                    "instanceId": request.instance_id,
+                    "orchestrator": request.function_name,
+                    "outcome": outcome_name,
+                    "status": response.status_code,
+                    "durationMs": round((time.perf_counter() - started_at) * 1000, 1),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return response

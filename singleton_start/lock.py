@@ -1,0 +1,139 @@
+"""The per-instance-ID lock: a blob lease in the app's own storage account.
+
+A lease is held by at most one caller across every host of the app, and a holder
+that dies loses it when the lease expires, so no cleanup is ever needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
+
+RELEASE_TIMEOUT_SECONDS = 2.0
+
+
+class StorageUnavailable(Exception):
+    """The lock's storage account could not be reached or refused the call."""
+
+
+def lock_blob_name(task_hub: str, instance_id: str) -> str:
+    """One blob per task hub and instance ID; the ID is hashed because blob names treat '/', '.' and
+    trailing dots specially and are case-sensitive while task hub names are not."""
+    digest = hashlib.sha256(instance_id.encode("utf-8")).hexdigest()
+    return f"{task_hub.lower()}/{digest}"
+
+
+@dataclass
+class Lease:
+    """A held lock; release it exactly once."""
+
+    blob: BlobClient
+    client: BlobLeaseClient
+
+
+class LeaseLocks:
+    """Takes, releases and annotates per-ID leases in one container."""
+
+    def __init__(self, container: ContainerClient, lease_seconds: int) -> None:
+        self._container = container
+        self._lease_seconds = lease_seconds
+        self.calls: Counter[str] = Counter()
+
+    def _blob(self, task_hub: str, instance_id: str) -> BlobClient:
+        return self._container.get_blob_client(lock_blob_name(task_hub, instance_id))
+
+    async def try_acquire(self, task_hub: str, instance_id: str, timeout: float) -> Lease | None:
+        """Take the lease, or None when someone else holds it."""
+        blob = self._blob(task_hub, instance_id)
+        # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
+        lease = Lease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4())))
+        try:
+            return await asyncio.wait_for(self._acquire(lease), timeout)
+        except TimeoutError:
+            await self.release(lease)
+            raise StorageUnavailable("taking the lease timed out") from None
+
+    async def _acquire(self, lease: Lease) -> Lease | None:
+        for _ in range(3):
+            try:
+                self.calls["lease_acquire"] += 1
+                await lease.client.acquire(lease_duration=self._lease_seconds)
+                return lease
+            except ResourceNotFoundError:
+                pass
+            except HttpResponseError as error:
+                if error.status_code == 409 and error.error_code == "LeaseAlreadyPresent":
+                    return None
+                raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
+            except AzureError as error:
+                raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
+            try:
+                await self._create_lock_blob(lease.blob)
+            except AzureError as error:
+                raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
+        raise StorageUnavailable("the lock blob kept disappearing")
+
+    async def _create_lock_blob(self, blob: BlobClient) -> None:
+        try:
+            self.calls["blob_create"] += 1
+            await blob.upload_blob(b"", overwrite=False)
+        except ResourceExistsError:
+            return
+        except ResourceNotFoundError:
+            await self._create_container()
+            self.calls["blob_create"] += 1
+            try:
+                await blob.upload_blob(b"", overwrite=False)
+            except ResourceExistsError:
+                return
+        except HttpResponseError as error:
+            # A leased blob refuses the overwrite check with 412 rather than 409.
+            if error.status_code in (409, 412):
+                return
+            raise
+
+    async def _create_container(self) -> None:
+        try:
+            self.calls["container_create"] += 1
+            await self._container.create_container()
+        except ResourceExistsError:
+            pass
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease back; a failure only delays the next holder until it expires."""
+        try:
+            self.calls["lease_release"] += 1
+            await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
+        except (AzureError, TimeoutError):
+            pass
+
+    async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> Mapping[str, str]:
+        """The metadata the last starter left on the lock blob; empty when there is none."""
+        try:
+            self.calls["record_read"] += 1
+            properties = await asyncio.wait_for(self._blob(task_hub, instance_id).get_blob_properties(), timeout)
+        except ResourceNotFoundError:
+            return {}
+        except (AzureError, TimeoutError) as error:
+            raise StorageUnavailable(f"reading the lock record failed: {type(error).__name__}") from None
+        return dict(properties.metadata or {})
+
+    async def write_record(self, lease: Lease, record: Mapping[str, str], timeout: float) -> None:
+        """Leave metadata on the lock blob while holding its lease."""
+        try:
+            self.calls["record_write"] += 1
+            await asyncio.wait_for(lease.blob.set_blob_metadata(dict(record), lease=lease.client), timeout)
+        except (AzureError, TimeoutError) as error:
+            raise StorageUnavailable(f"writing the lock record failed: {type(error).__name__}") from None

@@ -1,0 +1,117 @@
+"""App settings, read and validated once per process into a typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot run with; the message names it."""
+
+
+class ConflictPolicy(Enum):
+    """What a start does when an instance with the ID is active."""
+
+    REJECT = "reject"
+    USE_EXISTING = "use-existing"
+    TERMINATE_EXISTING = "terminate-existing"
+
+
+class ReusePolicy(Enum):
+    """Which ended instances a start may replace."""
+
+    ALLOW_ENDED = "allow-ended"
+    ALLOW_FAILED = "allow-failed"
+    REJECT_DUPLICATE = "reject-duplicate"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the start use case can be tuned with."""
+
+    orchestrators: tuple[str, ...] = ("SingletonOrchestrator",)
+    max_input_bytes: int = 1_048_576
+    lock_wait_seconds: float = 10.0
+    lock_lease_seconds: int = 30
+    backend_timeout_seconds: float = 5.0
+    start_attempts: int = 3
+    request_timeout_seconds: float = 25.0
+    terminate_wait_seconds: float = 10.0
+    conflict_policy: ConflictPolicy = ConflictPolicy.REJECT
+    reuse_policy: ReusePolicy = ReusePolicy.ALLOW_ENDED
+    lock_container: str = "singleton-locks"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise SettingsError(f"{name} must be {kind} from {low:g} to {high:g}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be from {low:g} to {high:g}, got {raw!r}")
+    return value
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _choice(env: Mapping[str, str], name: str, kind: type[E], default: E) -> E:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise SettingsError(f"{name} must be one of {allowed}; got {raw!r}") from None
+
+
+def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("SINGLETON_ORCHESTRATORS", "")
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not raw.strip():
+        return Settings.orchestrators
+    if not names:
+        raise SettingsError("SINGLETON_ORCHESTRATORS must name at least one orchestrator")
+    folded = [name.casefold() for name in names]
+    if len(set(folded)) != len(folded):
+        raise SettingsError(
+            f"SINGLETON_ORCHESTRATORS names an orchestrator twice (names match case-insensitively): {raw!r}"
+        )
+    return names
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the SINGLETON_* app settings; a bad value raises SettingsError naming it."""
+    env = os.environ if env is None else env
+    defaults = Settings()
+    return Settings(
+        orchestrators=_orchestrators(env),
+        max_input_bytes=int(
+            _number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes, 0, 64 * 1_048_576, whole=True)
+        ),
+        lock_wait_seconds=_number(env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds, 0, 120, whole=False),
+        lock_lease_seconds=int(
+            _number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds, 15, 60, whole=True)
+        ),
+        backend_timeout_seconds=_number(
+            env, "SINGLETON_BACKEND_TIMEOUT_SECONDS", defaults.backend_timeout_seconds, 0.1, 60, whole=False
+        ),
+        start_attempts=int(_number(env, "SINGLETON_START_ATTEMPTS", defaults.start_attempts, 1, 10, whole=True)),
+        request_timeout_seconds=_number(
+            env, "SINGLETON_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, 1, 200, whole=False
+        ),
+        terminate_wait_seconds=_number(
+            env, "SINGLETON_TERMINATE_WAIT_SECONDS", defaults.terminate_wait_seconds, 0, 120, whole=False
+        ),
+        conflict_policy=_choice(env, "SINGLETON_CONFLICT_POLICY", ConflictPolicy, defaults.conflict_policy),
+        reuse_policy=_choice(env, "SINGLETON_REUSE_POLICY", ReusePolicy, defaults.reuse_policy),
+    )

@@ -1,0 +1,109 @@
+"""Session fixtures: real Azurite and the Durable API stand-in, started once; the app loaded as the worker loads it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+import pytest
+import pytest_asyncio
+
+from tests.support.azurite import Azurite
+from tests.support.durable_standin import DurableStandin
+from tests.support.worker import LoadedFunction, invoke, load_function, start_request
+
+TASK_HUB = "TestHubName"
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    server = Azurite()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def durable_server() -> AsyncIterator[DurableStandin]:
+    server = DurableStandin(task_hub=TASK_HUB)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def durable(durable_server: DurableStandin) -> Iterator[DurableStandin]:
+    """The stand-in with no instances, counters or faults left by another test."""
+    durable_server.reset()
+    yield durable_server
+    durable_server.reset()
+
+
+def new_instance_id(prefix: str = "job") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class StartApp:
+    """HttpStartSingle loaded with a given set of app settings."""
+
+    function: LoadedFunction
+    durable: DurableStandin
+
+    @property
+    def endpoint(self) -> Any:
+        return self.function.module.endpoint
+
+    async def post(
+        self,
+        instance_id: str,
+        body: bytes | str | Any = b"",
+        *,
+        function_name: str = "SingletonOrchestrator",
+        headers: dict[str, str] | None = None,
+    ) -> func.HttpResponse:
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        request = start_request(function_name, instance_id, body, headers)
+        return await invoke(self.function, req=request, starter=self.durable.starter_binding())
+
+
+LoadApp = Callable[..., Awaitable[StartApp]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def load_app(
+    azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LoadApp]:
+    """Load HttpStartSingle with AzureWebJobsStorage on Azurite and the given SINGLETON_* settings."""
+    loaded: list[StartApp] = []
+
+    async def load(**settings: str) -> StartApp:
+        monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        app = StartApp(load_function("HttpStartSingle"), durable)
+        loaded.append(app)
+        return app
+
+    yield load
+    for app in loaded:
+        await app.endpoint.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app(load_app: LoadApp) -> StartApp:
+    """HttpStartSingle with its default settings."""
+    return await load_app()
+
+
+def body_of(response: func.HttpResponse) -> dict[str, Any]:
+    assert response.headers.get("Content-Type") == "application/json"
+    return json.loads(response.get_body())

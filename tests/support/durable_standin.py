@@ -1,0 +1,703 @@
+"""In-memory stand-in for the Durable Functions extension's out-of-process HTTP API.
+
+The Python SDK's ``DurableOrchestrationClient`` talks to the Functions host over the
+extension's local RPC endpoint (``rpcBaseUrl``, ``http://127.0.0.1:PORT/durabletask/``).
+The host cannot run in tests or benchmarks, so this server answers the same routes
+with the same status codes, headers and JSON bodies, backed by an in-memory model of
+the Azure Storage backend's instance table.
+
+Modelled on Azure/azure-functions-durable-extension ``HttpApiHandler`` /
+``DurableClient`` / ``BindingHelper`` and Azure/durabletask
+``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync`` /
+``AzureTableTrackingStore.SetNewExecutionAsync``.  Deliberate simplifications: there is
+no orchestration worker, so instances stay where they are put (``set_status`` moves
+them) and terminate takes effect immediately instead of via a queued message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from aiohttp import web
+
+
+class DurableStandin:
+    """Wire-level fake of the extension's RPC HTTP API (Azure Storage backend semantics)."""
+
+    RUNTIME_STATUSES = (
+        "Running",
+        "Completed",
+        "ContinuedAsNew",
+        "Failed",
+        "Canceled",
+        "Terminated",
+        "Pending",
+        "Suspended",
+    )
+    # OverridableStates.NonRunningStates.ToDedupeStatuses(): a start over these is rejected.
+    DEDUPE_STATUSES = frozenset({"Running", "ContinuedAsNew", "Pending", "Suspended"})
+    # HttpApiHandler.IsCompletedStatus: terminate/suspend/resume answer 410 for these.
+    COMPLETED_STATUSES = frozenset({"Completed", "Terminated", "Canceled", "Failed"})
+    FAULT_KINDS = frozenset({"status", "start", "terminate", "raise_event", "purge", "list", "suspend", "resume"})
+    FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after"})
+    MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
+    HANG_SECONDS = 30.0
+    DEFAULT_SYSTEM_KEY = "c3RhbmRpbi1kdXJhYmxldGFzay1leHRlbnNpb24ta2V5=="
+    WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+    RPC_PATH = "/durabletask/"
+    _JSON_TYPE = "application/json; charset=utf-8"
+    _ERROR_MESSAGE = "Something went wrong while processing your request"
+    _BAD_ARGS_MESSAGE = "One or more of the arguments submitted is incorrect"
+
+    def __init__(
+        self,
+        *,
+        task_hub: str = "TestHubName",
+        latency_seconds: float = 0.0,
+        connection_name: str = "Storage",
+        system_key: str = DEFAULT_SYSTEM_KEY,
+        orchestrators: Iterable[str] | None = None,
+    ) -> None:
+        """Configure the fake; ``orchestrators`` (if given) enables the unknown-function 400."""
+        self.task_hub = task_hub
+        self.connection_name = connection_name
+        self.system_key = system_key
+        self._orchestrator_names = list(orchestrators or [])
+        self.orchestrators: set[str] | None = (
+            None if orchestrators is None else {name.lower() for name in self._orchestrator_names}
+        )
+        self.latency_seconds = latency_seconds
+        self.race_window_seconds = 0.0
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.accepted_starts = 0
+        self.effective_starts: list[tuple[str, str, Any]] = []
+        # Every start that passed the dedupe check had its ExecutionStarted message queued
+        # *before* the tracking write, including quiet losers: (id, name, input, executionId).
+        self.enqueued_starts: list[tuple[str, str, Any, str]] = []
+        self.raised_events: list[tuple[str, str, Any]] = []
+        self._instances: dict[str, dict[str, Any]] = {}
+        self._etags: dict[str, int] = {}
+        self._etag_seq = 0
+        self._faults: dict[str, collections.deque[list[Any]]] = collections.defaultdict(collections.deque)
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Bind 127.0.0.1 on an OS-chosen port, like the extension's LocalHttpListener."""
+        if self._runner is not None:
+            return
+        self._stopping = asyncio.Event()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Release hanging requests first so shutdown is prompt, then close the server."""
+        self._stopping.set()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    @property
+    def port(self) -> int:
+        """Port the server listens on (only valid after ``start``)."""
+        if self._port is None:
+            raise RuntimeError("DurableStandin.start() has not been awaited")
+        return self._port
+
+    @property
+    def rpc_base_url(self) -> str:
+        """Same shape as LocalHttpListener.InternalRpcUri (note the trailing slash)."""
+        return f"http://127.0.0.1:{self.port}{self.RPC_PATH}"
+
+    def starter_binding(self, *, public_base_url: str = "http://localhost:7071") -> str:
+        """JSON the host hands to a ``durableClient`` binding (BindingHelper, HTTP RPC protocol)."""
+        base_url = public_base_url.rstrip("/") + self.WEBHOOK_PATH
+        required_query = f"code={self.system_key}"
+        creation_prefix = f"{base_url}/orchestrators/{{functionName}}[/{{instanceId}}]"
+        payload = {
+            "taskHubName": self.task_hub,
+            "connectionName": None,
+            "creationUrls": {
+                "createNewInstancePostUri": f"{creation_prefix}?{required_query}",
+                "createAndWaitOnNewInstancePostUri": (
+                    f"{creation_prefix}?timeout={{timeoutInSeconds}}"
+                    f"&pollingInterval={{intervalInSeconds}}&{required_query}"
+                ),
+            },
+            "managementUrls": self._management_urls(base_url, "INSTANCEID", self.task_hub, include_rewind=True),
+            "baseUrl": base_url,
+            "requiredQueryStringParameters": required_query,
+            "rpcBaseUrl": self.rpc_base_url,
+            "httpBaseUrl": None,
+        }
+        return json.dumps(payload)
+
+    # ------------------------------------------------------------------ test controls
+
+    def add_instance(
+        self,
+        instance_id: str,
+        name: str,
+        runtime_status: str,
+        input: Any = None,
+        *,
+        output: Any = None,
+        custom_status: Any = None,
+        created_time: datetime | None = None,
+    ) -> None:
+        """Seed (or overwrite) an instance row directly, bypassing the start path."""
+        self._check_status_name(runtime_status)
+        now = self._now()
+        self._write(
+            {
+                "name": name,
+                "instanceId": instance_id,
+                "input": input,
+                "runtimeStatus": runtime_status,
+                "createdTime": created_time or now,
+                "lastUpdatedTime": now,
+                "output": output,
+                "customStatus": custom_status,
+                "executionId": uuid.uuid4().hex,
+            }
+        )
+
+    def set_status(
+        self,
+        instance_id: str,
+        runtime_status: str,
+        *,
+        output: Any = None,
+        custom_status: Any = None,
+    ) -> None:
+        """Play the orchestration worker: move a row to a new status (changes its ETag).
+
+        ``output``/``custom_status`` are only overwritten when not None.
+        """
+        self._check_status_name(runtime_status)
+        current = self._instances.get(instance_id)
+        if current is None:
+            raise KeyError(f"no instance {instance_id!r}")
+        record = dict(current)
+        record["runtimeStatus"] = runtime_status
+        record["lastUpdatedTime"] = self._now()
+        if output is not None:
+            record["output"] = output
+        if custom_status is not None:
+            record["customStatus"] = custom_status
+        self._write(record)
+
+    def instance(self, instance_id: str) -> dict[str, Any] | None:
+        """Copy of the current row (times are full-precision aware UTC datetimes)."""
+        record = self._instances.get(instance_id)
+        return None if record is None else dict(record)
+
+    def inject_fault(self, kind: str, mode: str, *, times: int = 1) -> None:
+        """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order)."""
+        if kind not in self.FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if mode not in self.FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r}")
+        if mode in ("drop_after", "error_after") and kind != "start":
+            raise ValueError(f"{mode!r} is only meaningful for 'start'")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self._faults[kind].append([mode, times])
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        self._faults.clear()
+
+    def reset(self) -> None:
+        """Forget instances, counters, events and faults; latency and race window back to 0."""
+        self._instances.clear()
+        self._etags.clear()
+        self.calls.clear()
+        self.accepted_starts = 0
+        self.effective_starts.clear()
+        self.enqueued_starts.clear()
+        self.raised_events.clear()
+        self.clear_faults()
+        self.latency_seconds = 0.0
+        self.race_window_seconds = 0.0
+        # Let requests still hanging on a "timeout" fault end (by a drop) instead of
+        # lingering into the next test on a shared server.
+        self._stopping.set()
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ storage model
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    def _check_status_name(self, runtime_status: str) -> None:
+        if runtime_status not in self.RUNTIME_STATUSES:
+            raise ValueError(f"unknown runtime status {runtime_status!r}")
+
+    def _write(self, record: dict[str, Any]) -> None:
+        """Unconditional row write; every write gets a fresh ETag, as in Azure Tables."""
+        self._etag_seq += 1
+        self._instances[record["instanceId"]] = record
+        self._etags[record["instanceId"]] = self._etag_seq
+
+    def _read(self, instance_id: str) -> tuple[dict[str, Any] | None, int | None]:
+        record = self._instances.get(instance_id)
+        if record is None:
+            return None, None
+        return dict(record), self._etags[instance_id]
+
+    # ------------------------------------------------------------------ wire helpers
+
+    @staticmethod
+    def _wire_time(value: datetime) -> str:
+        """DateTime.ToString("s") + "Z": second precision, UTC."""
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @staticmethod
+    def _url_encode(value: str) -> str:
+        """System.Net.WebUtility.UrlEncode: space -> '+', unreserved = alnum and -_.!*()."""
+        out: list[str] = []
+        for char in value:
+            if char.isascii() and (char.isalnum() or char in "-_.!*()"):
+                out.append(char)
+            elif char == " ":
+                out.append("+")
+            else:
+                out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        return "".join(out)
+
+    @staticmethod
+    def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+        """Newtonsoft-style compact JSON with the content type the extension sends."""
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        response = web.Response(status=status, text=text, headers=headers)
+        response.headers["Content-Type"] = DurableStandin._JSON_TYPE
+        return response
+
+    @classmethod
+    def _error(cls, status: int, message: str, exception_message: str, exception_type: str) -> web.Response:
+        """HttpRequestMessageExtensions.CreateErrorResponse(status, message, exception)."""
+        body = {
+            "Message": message,
+            "ExceptionMessage": exception_message,
+            "ExceptionType": exception_type,
+            "StackTrace": None,
+        }
+        return cls._json_response(status, body)
+
+    @staticmethod
+    def _empty(status: int, headers: dict[str, str] | None = None) -> web.Response:
+        """request.CreateResponse(status): no content at all."""
+        return web.Response(status=status, headers=headers)
+
+    @staticmethod
+    def _parse_jtoken(raw: str | None) -> Any:
+        """DurableClient.ParseToJToken: JSON when it parses, else the raw string."""
+        if raw is None:
+            return None
+        stripped = raw.strip()
+        if not stripped:
+            return ""
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return raw
+
+    def _management_urls(
+        self, base_url: str, instance_id: str, task_hub: str, *, include_rewind: bool
+    ) -> dict[str, str]:
+        """HttpApiHandler.GetClientResponseLinks (rewind only in the binding payload)."""
+        prefix = f"{base_url}/instances/{self._url_encode(instance_id)}"
+        suffix = (
+            f"taskHub={self._url_encode(task_hub)}"
+            f"&connection={self._url_encode(self.connection_name)}&code={self.system_key}"
+        )
+        urls = {
+            "id": instance_id,
+            "statusQueryGetUri": f"{prefix}?{suffix}",
+            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}?{suffix}",
+            "terminatePostUri": f"{prefix}/terminate?reason={{text}}&{suffix}",
+            "rewindPostUri": f"{prefix}/rewind?reason={{text}}&{suffix}",
+            "purgeHistoryDeleteUri": f"{prefix}?{suffix}",
+            "restartPostUri": f"{prefix}/restart?{suffix}",
+            "suspendPostUri": f"{prefix}/suspend?reason={{text}}&{suffix}",
+            "resumePostUri": f"{prefix}/resume?reason={{text}}&{suffix}",
+        }
+        if not include_rewind:
+            del urls["rewindPostUri"]
+        return urls
+
+    def _status_payload(self, record: dict[str, Any], show_input: bool) -> dict[str, Any]:
+        """HttpApiHandler.ConvertFrom -> StatusResponsePayload (input null if hidden)."""
+        return {
+            "name": record["name"],
+            "instanceId": record["instanceId"],
+            "runtimeStatus": record["runtimeStatus"],
+            "input": record["input"] if show_input else None,
+            "customStatus": record["customStatus"],
+            "output": record["output"],
+            "createdTime": self._wire_time(record["createdTime"]),
+            "lastUpdatedTime": self._wire_time(record["lastUpdatedTime"]),
+        }
+
+    @staticmethod
+    def _query(request: web.Request) -> dict[str, str]:
+        """GetQueryNameValuePairs: form-decoded, case-insensitive names."""
+        pairs = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)
+        result: dict[str, str] = {}
+        for name, value in pairs:
+            result.setdefault(name.lower(), value.strip())
+        return result
+
+    @staticmethod
+    def _bool_param(query: dict[str, str], name: str, default: bool) -> bool:
+        """bool.TryParse semantics: only true/false (any case) count."""
+        value = query.get(name.lower(), "").lower()
+        if value in ("true", "false"):
+            return value == "true"
+        return default
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _route(self, request: web.Request) -> tuple[str, Callable[[], Awaitable[web.StreamResponse]]]:
+        """HttpApiHandler.HandleRequestAsync routing on the URL-decoded path."""
+        raw_path = request.rel_url.raw_path
+        if not raw_path.startswith(self.RPC_PATH):
+            return "unknown", self._not_found
+        # PathString's implicit conversion unescapes the whole path before segment
+        # matching, so %2F becomes a separator, %20 a space, %25 a percent sign.
+        path = unquote(raw_path[len(self.RPC_PATH) :], errors="replace").strip("/")
+        segments = path.split("/") if path else []
+        method = request.method.upper()
+        head = segments[0].lower() if segments else ""
+
+        if head == "orchestrators" and len(segments) in (2, 3) and segments[1]:
+            if method != "POST":
+                return "start", self._not_found
+            instance_id = segments[2] if len(segments) == 3 else ""
+            return "start", lambda: self._handle_start(request, segments[1], instance_id)
+
+        if head == "instances" and len(segments) == 1:
+            if method == "GET":
+                return "list", lambda: self._handle_list(request)
+            if method == "DELETE":
+                return "purge", self._not_modelled
+            return "list", self._not_found
+
+        if head == "instances" and len(segments) == 2 and segments[1]:
+            instance_id = segments[1]
+            if method == "GET":
+                return "status", lambda: self._handle_status(request, instance_id)
+            if method == "DELETE":
+                return "purge", lambda: self._handle_purge(instance_id)
+            return "status", self._not_found
+
+        if head == "instances" and len(segments) == 3 and segments[1] and method == "POST":
+            instance_id, operation = segments[1], segments[2].lower()
+            if operation == "terminate":
+                return "terminate", lambda: self._handle_terminate(request, instance_id)
+            if operation == "suspend":
+                return "suspend", lambda: self._handle_suspend(instance_id, suspend=True)
+            if operation == "resume":
+                return "resume", lambda: self._handle_suspend(instance_id, suspend=False)
+            if operation in ("rewind", "restart"):
+                return operation, self._not_modelled
+
+        if (
+            head == "instances"
+            and len(segments) == 4
+            and segments[1]
+            and segments[2].lower() == "raiseevent"
+            and segments[3]
+        ):
+            if method != "POST":
+                return "raise_event", self._not_found
+            instance_id, event_name = segments[1], segments[3]
+            return "raise_event", lambda: self._handle_raise_event(request, instance_id, event_name)
+
+        if head in ("entities", "makeprimary"):
+            return head, self._not_modelled
+        return "unknown", self._not_found
+
+    def _take_fault(self, kind: str) -> str | None:
+        queue = self._faults.get(kind)
+        if not queue:
+            return None
+        entry = queue[0]
+        entry[1] -= 1
+        if entry[1] <= 0:
+            queue.popleft()
+        return str(entry[0])
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the TCP connection without writing a status line."""
+        if request.transport is not None:
+            request.transport.close()
+        # Nothing can be written any more; aiohttp discards this response.
+        return web.Response(status=500)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        kind, handler = self._route(request)
+        self.calls[kind] += 1
+        if self.latency_seconds > 0:
+            await asyncio.sleep(self.latency_seconds)
+        fault = self._take_fault(kind)
+        if fault == "error":
+            return self._error(
+                500,
+                self._ERROR_MESSAGE,
+                f"Injected {kind} failure (nothing was applied).",
+                "DurableTask.AzureStorage.Storage.DurableTaskStorageException",
+            )
+        if fault == "timeout":
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.HANG_SECONDS)
+            except TimeoutError:
+                pass
+            return self._drop(request)
+        if fault == "drop":
+            return self._drop(request)
+        response = await handler()
+        if fault == "drop_after":
+            return self._drop(request)
+        if fault == "error_after":
+            return self._error(
+                500,
+                self._ERROR_MESSAGE,
+                f"Injected {kind} failure after the operation was applied.",
+                "DurableTask.AzureStorage.Storage.DurableTaskStorageException",
+            )
+        if kind == "start" and response.status == 202:
+            self.accepted_starts += 1
+        return response
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _not_found(self) -> web.StreamResponse:
+        return self._empty(404)
+
+    async def _not_modelled(self) -> web.StreamResponse:
+        return self._json_response(501, {"Message": "This route is not modelled by the stand-in."})
+
+    async def _handle_status(self, request: web.Request, instance_id: str) -> web.StreamResponse:
+        """HandleGetStatusRequestAsync: 404 (empty) / 202 running-ish / 200 finished."""
+        query = self._query(request)
+        show_input = self._bool_param(query, "showInput", True)
+        show_history = self._bool_param(query, "showHistory", False)
+        fail_500 = self._bool_param(query, "returnInternalServerErrorOnFailure", False)
+        record, _ = self._read(instance_id)
+        if record is None:
+            return self._empty(404)
+        payload = self._status_payload(record, show_input)
+        if show_history and record["runtimeStatus"] != "Pending":
+            payload["historyEvents"] = []  # history is not modelled
+        runtime_status = record["runtimeStatus"]
+        headers: dict[str, str] = {}
+        if runtime_status in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
+            status = 202
+            headers["Location"] = str(request.url)
+            headers["Retry-After"] = "5"
+        elif runtime_status == "Failed":
+            status = 500 if fail_500 else 200
+        else:
+            status = 200
+        return self._json_response(status, payload, headers)
+
+    async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        """HandleGetStatusRequestAsync(all): instanceIdPrefix / runtimeStatus filters only."""
+        query = self._query(request)
+        show_input = self._bool_param(query, "showInput", True)
+        prefix = query.get("instanceidprefix", "")
+        wanted = {s.strip() for s in query.get("runtimestatus", "").split(",") if s.strip()}
+        results = [
+            self._status_payload(record, show_input)
+            for record in list(self._instances.values())
+            if record["instanceId"].startswith(prefix) and (not wanted or record["runtimeStatus"] in wanted)
+        ]
+        return self._json_response(200, results)
+
+    async def _handle_purge(self, instance_id: str) -> web.StreamResponse:
+        """HandleDeleteHistoryByIdRequestAsync: 404 unknown, else delete in any state."""
+        if instance_id not in self._instances:
+            return self._empty(404)
+        del self._instances[instance_id]
+        del self._etags[instance_id]
+        return self._json_response(200, {"instancesDeleted": 1})
+
+    async def _handle_terminate(self, request: web.Request, instance_id: str) -> web.StreamResponse:
+        """HandleTerminateInstanceRequestAsync: 404 / 410 finished / 202 (applied at once)."""
+        record, _ = self._read(instance_id)
+        if record is None:
+            return self._empty(404)
+        if record["runtimeStatus"] in self.COMPLETED_STATUSES:
+            return self._empty(410)
+        reason = self._query(request).get("reason")
+        record["runtimeStatus"] = "Terminated"
+        record["output"] = self._parse_jtoken(reason)
+        record["lastUpdatedTime"] = self._now()
+        self._write(record)
+        return self._empty(202)
+
+    async def _handle_suspend(self, instance_id: str, *, suspend: bool) -> web.StreamResponse:
+        """Suspend/Resume handlers: 404 / 410 finished / 500 wrong state / 202."""
+        record, _ = self._read(instance_id)
+        if record is None:
+            return self._empty(404)
+        current = record["runtimeStatus"]
+        if current in self.COMPLETED_STATUSES:
+            return self._empty(410)
+        allowed = ("Running", "Pending", "ContinuedAsNew") if suspend else ("Suspended",)
+        if current not in allowed:
+            verb = "suspend" if suspend else "resume"
+            return self._error(
+                500,
+                self._ERROR_MESSAGE,
+                f"Cannot {verb} the orchestration instance {instance_id} because instance is in the {current} state.",
+                "System.InvalidOperationException",
+            )
+        record["runtimeStatus"] = "Suspended" if suspend else "Running"
+        record["lastUpdatedTime"] = self._now()
+        self._write(record)
+        return self._empty(202)
+
+    async def _handle_raise_event(self, request: web.Request, instance_id: str, event_name: str) -> web.StreamResponse:
+        """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON / 202."""
+        record, _ = self._read(instance_id)
+        if record is None:
+            return self._empty(404)
+        if record["runtimeStatus"] in self.COMPLETED_STATUSES:
+            return self._empty(410)
+        if request.content_type.lower() != "application/json":
+            return self._json_response(400, {"Message": "Only application/json request content is supported"})
+        text = await request.text()
+        try:
+            data = self._parse_event_data(text)
+        except ValueError as exc:
+            return self._error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+        self.raised_events.append((instance_id, event_name, data))
+        return self._empty(202)
+
+    @staticmethod
+    def _parse_event_data(text: str) -> Any:
+        return json.loads(text) if text.strip() else None
+
+    async def _handle_start(self, request: web.Request, function_name: str, instance_id: str) -> web.StreamResponse:
+        """HandleStartOrchestratorRequestAsync -> DurableClient.StartNewAsync -> DTFx create."""
+        body = await request.text()
+        try:
+            input_value = json.loads(body) if body.strip() else None
+        except ValueError as exc:
+            return self._error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+
+        argument_error = self._validate_start(function_name, instance_id)
+        if argument_error is not None:
+            return self._error(400, self._BAD_ARGS_MESSAGE, argument_error, "System.ArgumentException")
+        if not instance_id:
+            instance_id = uuid.uuid4().hex  # Guid.NewGuid().ToString("N")
+
+        # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync
+        existing, etag = self._read(instance_id)
+        if existing is not None and existing["runtimeStatus"] in self.DEDUPE_STATUSES:
+            return self._error(
+                500,
+                self._ERROR_MESSAGE,
+                f"An Orchestration instance with the status {existing['runtimeStatus']} already exists.",
+                "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
+            )
+        execution_id = uuid.uuid4().hex
+        created = self._now()
+        self.enqueued_starts.append((instance_id, function_name, input_value, execution_id))
+        if self.race_window_seconds > 0:
+            await asyncio.sleep(self.race_window_seconds)
+
+        # AzureTableTrackingStore.SetNewExecutionAsync: Insert when the read saw no row,
+        # else Replace conditioned on the read's ETag.  409/412 are swallowed (the caller
+        # still gets 202, its input is dropped); a row deleted in between surfaces as 404.
+        current_etag = self._etags.get(instance_id)
+        if etag is None:
+            applied = current_etag is None
+        elif current_etag is None:
+            return self._error(
+                500,
+                self._ERROR_MESSAGE,
+                "The specified resource does not exist.",
+                "DurableTask.AzureStorage.Storage.DurableTaskStorageException",
+            )
+        else:
+            applied = current_etag == etag
+        if applied:
+            self._write(
+                {
+                    "name": function_name,
+                    "instanceId": instance_id,
+                    "input": input_value,
+                    "runtimeStatus": "Pending",
+                    "createdTime": created,
+                    "lastUpdatedTime": self._now(),
+                    "output": None,
+                    "customStatus": None,
+                    "executionId": execution_id,
+                }
+            )
+            self.effective_starts.append((instance_id, function_name, input_value))
+        return self._check_status_response(request, instance_id)
+
+    def _validate_start(self, function_name: str, instance_id: str) -> str | None:
+        """ThrowIfFunctionDoesNotExist + StartNewAsync instance-ID checks (ArgumentException)."""
+        if self.orchestrators is not None and function_name.lower() not in self.orchestrators:
+            message = (
+                f"The function '{function_name}' doesn't exist, is disabled, or is not an "
+                "orchestrator function. Additional info: "
+            )
+            if self._orchestrator_names:
+                known = "', '".join(self._orchestrator_names)
+                message += f"The following are the known orchestrator functions: '{known}'."
+            else:
+                message += "No orchestrator functions are currently registered!"
+            return message
+        if not instance_id:
+            return None
+        # The extension passes its text as paramName, so .NET renders it this way.
+        if instance_id.startswith("@"):
+            return "instanceId (Parameter 'Orchestration instance ids must not start with @.')"
+        if any(c in "/\\?#" or self._is_control(c) for c in instance_id):
+            return (
+                "instanceId (Parameter 'Orchestration instance ids must not contain "
+                "/, \\, #, ?, or control characters.')"
+            )
+        if len(instance_id.encode("utf-16-le")) // 2 > self.MAX_INSTANCE_ID_LENGTH:
+            return f"Instance ID lengths must not exceed {self.MAX_INSTANCE_ID_LENGTH} characters."
+        return None
+
+    @staticmethod
+    def _is_control(char: str) -> bool:
+        """char.IsControl: U+0000-U+001F and U+007F-U+009F."""
+        code = ord(char)
+        return code < 0x20 or 0x7F <= code <= 0x9F
+
+    def _check_status_response(self, request: web.Request, instance_id: str) -> web.Response:
+        """CreateCheckStatusResponse built from the RPC request: its authority + webhook path."""
+        query = self._query(request)
+        task_hub = query.get("taskhub") or self.task_hub
+        origin = f"{request.url.scheme}://{request.url.raw_authority}"
+        urls = self._management_urls(origin + self.WEBHOOK_PATH, instance_id, task_hub, include_rewind=False)
+        headers = {"Location": urls["statusQueryGetUri"], "Retry-After": "10"}
+        return self._json_response(202, urls, headers)

@@ -1,0 +1,82 @@
+"""Load and call functions the way the Azure Functions Python worker does (v1 programming model)."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+import azure.functions as func
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_BASE_URL = "http://localhost:7071"
+
+
+@dataclass
+class LoadedFunction:
+    """A function folder as the worker sees it: its bindings and its entry point."""
+
+    name: str
+    bindings: list[dict[str, Any]]
+    module: ModuleType
+    main: Callable[..., Any]
+
+    @property
+    def input_binding_names(self) -> list[str]:
+        return [binding["name"] for binding in self.bindings if binding["name"] != "$return"]
+
+    def binding(self, name: str) -> dict[str, Any]:
+        return next(binding for binding in self.bindings if binding["name"] == name)
+
+
+def load_function(name: str) -> LoadedFunction:
+    """Read function.json and import the script from its folder, with the app root on sys.path."""
+    folder = APP_ROOT / name
+    config = json.loads((folder / "function.json").read_text())
+    script = folder / config.get("scriptFile", "__init__.py")
+    if str(APP_ROOT) not in sys.path:
+        sys.path.insert(0, str(APP_ROOT))
+    spec = importlib.util.spec_from_file_location(name, script, submodule_search_locations=[str(folder)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    entry_point = getattr(module, config.get("entryPoint", "main"))
+    return LoadedFunction(name, config["bindings"], module, entry_point)
+
+
+async def invoke(function: LoadedFunction, **bindings: Any) -> Any:
+    """Call the entry point with one argument per input binding, awaiting it when it is async."""
+    expected = set(function.input_binding_names)
+    if set(bindings) != expected:
+        raise TypeError(f"{function.name} takes bindings {sorted(expected)}, got {sorted(bindings)}")
+    result = function.main(**bindings)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def start_request(
+    function_name: str,
+    instance_id: str,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+) -> func.HttpRequest:
+    """The HttpRequest the worker builds for POST api/orchestrators/{functionName}/{instanceId}."""
+    url = f"{PUBLIC_BASE_URL}/api/orchestrators/{quote(function_name, safe='')}/{quote(instance_id, safe='')}"
+    return func.HttpRequest(
+        "POST",
+        url,
+        headers=dict(headers or {}),
+        params=dict(params or {}),
+        route_params={"functionName": function_name, "instanceId": instance_id},
+        body=body,
+    )

@@ -1,0 +1,96 @@
+"""Settings are read once, with defaults, and a bad value fails with the setting's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from singleton_start.endpoint import blob_service_from_environment
+from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings, SettingsError, load_settings
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    assert settings.orchestrators == ("SingletonOrchestrator",)
+    assert settings.max_input_bytes == 1_048_576
+    assert settings.lock_wait_seconds == 10
+    assert 15 <= settings.lock_lease_seconds <= 60
+    assert settings.conflict_policy is ConflictPolicy.REJECT
+    assert settings.reuse_policy is ReusePolicy.ALLOW_ENDED
+
+
+def test_values_are_read_and_trimmed() -> None:
+    settings = load_settings(
+        {
+            "SINGLETON_ORCHESTRATORS": " Monitor , SyncLoop ",
+            "SINGLETON_MAX_INPUT_BYTES": "2048",
+            "SINGLETON_LOCK_WAIT_SECONDS": "2.5",
+            "SINGLETON_LOCK_LEASE_SECONDS": "15",
+            "SINGLETON_CONFLICT_POLICY": "Use-Existing",
+            "SINGLETON_REUSE_POLICY": "reject-duplicate",
+        }
+    )
+    assert settings.orchestrators == ("Monitor", "SyncLoop")
+    assert settings.max_input_bytes == 2048
+    assert settings.lock_wait_seconds == 2.5
+    assert settings.lock_lease_seconds == 15
+    assert settings.conflict_policy is ConflictPolicy.USE_EXISTING
+    assert settings.reuse_policy is ReusePolicy.REJECT_DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("SINGLETON_MAX_INPUT_BYTES", "lots", "whole number"),
+        ("SINGLETON_MAX_INPUT_BYTES", "-1", "from 0"),
+        ("SINGLETON_LOCK_WAIT_SECONDS", "soon", "a number"),
+        ("SINGLETON_LOCK_LEASE_SECONDS", "10", "from 15 to 60"),
+        ("SINGLETON_LOCK_LEASE_SECONDS", "61", "from 15 to 60"),
+        ("SINGLETON_START_ATTEMPTS", "0", "from 1"),
+        ("SINGLETON_CONFLICT_POLICY", "replace", "reject, use-existing, terminate-existing"),
+        ("SINGLETON_REUSE_POLICY", "never", "allow-ended, allow-failed, reject-duplicate"),
+        ("SINGLETON_ORCHESTRATORS", " , ", "at least one"),
+        ("SINGLETON_ORCHESTRATORS", "Job,job", "twice"),
+    ],
+)
+def test_bad_values_fail_naming_the_setting(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+    assert name in str(raised.value)
+    assert fragment in str(raised.value)
+
+
+def test_missing_storage_connection_fails_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
+        blob_service_from_environment({})
+
+
+def test_bad_connection_string_fails_without_echoing_it() -> None:
+    secret = "AccountKey=c2VjcmV0LWtleS12YWx1ZQ=="
+    with pytest.raises(SettingsError) as raised:
+        blob_service_from_environment({"AzureWebJobsStorage": f"Nonsense;{secret}"})
+    assert "AzureWebJobsStorage" in str(raised.value)
+    assert "c2VjcmV0" not in str(raised.value)
+
+
+def test_development_storage_connection_string_is_accepted() -> None:
+    client = blob_service_from_environment({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert client.account_name == "devstoreaccount1"
+    assert client.url.startswith("http://127.0.0.1:10000/devstoreaccount1")
+
+
+def test_identity_based_connection_by_account_name_uses_a_token_credential() -> None:
+    client = blob_service_from_environment({"AzureWebJobsStorage__accountName": "myaccount"})
+    assert client.url.startswith("https://myaccount.blob.core.windows.net")
+    assert type(client.credential).__name__ == "DefaultAzureCredential"
+
+
+def test_identity_based_connection_by_service_uri() -> None:
+    client = blob_service_from_environment(
+        {
+            "AzureWebJobsStorage__blobServiceUri": "https://other.blob.core.windows.net",
+            "AzureWebJobsStorage__clientId": "abc",
+        }
+    )
+    assert client.url.startswith("https://other.blob.core.windows.net")
+    assert type(client.credential).__name__ == "DefaultAzureCredential"
