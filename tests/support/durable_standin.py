@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -49,7 +50,6 @@ class DurableStandin:
     FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after"})
     MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
     HANG_SECONDS = 30.0
-    DEFAULT_SYSTEM_KEY = "c3RhbmRpbi1kdXJhYmxldGFzay1leHRlbnNpb24ta2V5=="
     WEBHOOK_PATH = "/runtime/webhooks/durabletask"
     RPC_PATH = "/durabletask/"
     _JSON_TYPE = "application/json; charset=utf-8"
@@ -62,13 +62,14 @@ class DurableStandin:
         task_hub: str = "TestHubName",
         latency_seconds: float = 0.0,
         connection_name: str = "Storage",
-        system_key: str = DEFAULT_SYSTEM_KEY,
+        system_key: str | None = None,
         orchestrators: Iterable[str] | None = None,
     ) -> None:
         """Configure the fake; ``orchestrators`` (if given) enables the unknown-function 400."""
         self.task_hub = task_hub
         self.connection_name = connection_name
-        self.system_key = system_key
+        # Made fresh per server, like a host's durabletask_extension system key: none lives in the repo.
+        self.system_key = system_key or secrets.token_urlsafe(32)
         self._orchestrator_names = list(orchestrators or [])
         self.orchestrators: set[str] | None = (
             None if orchestrators is None else {name.lower() for name in self._orchestrator_names}
