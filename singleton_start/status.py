@@ -96,7 +96,3 @@ def decide(observed: Observed, conflict: ConflictPolicy, reuse: ReusePolicy) -> 
         return Action.START
     return Action.REJECT
 
-
-def answers_without_lock(action: Action) -> bool:
-    """Actions that start nothing are safe to answer from a status read alone."""
-    return action in (Action.REJECT, Action.USE_EXISTING)
