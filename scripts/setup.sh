@@ -3,8 +3,9 @@
 ensure_python_env() {
   local requirements="$1"
   local python="${PYTHON:-python3}"
-  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-    echo "Python 3.10 or newer is needed (found $("$python" --version 2>&1)); set PYTHON to another interpreter." >&2
+  local max_minor="${PYTHON_MAX_MINOR:-99}"
+  if ! "$python" -c "import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, $max_minor))"; then
+    echo "Python 3.10 to 3.$max_minor is needed (found $("$python" --version 2>&1)); set PYTHON to another interpreter." >&2
     exit 1
   fi
   if [ ! -x .venv/bin/python ]; then
