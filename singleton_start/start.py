@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from .backend import BackendUnavailable, DurableBackend, input_matches
 from .contract import NO_INPUT
 from .lock import Lease, LeaseLocks, StorageUnavailable
-from .settings import Settings
+from .settings import ConflictPolicy, Settings
 from .status import Action, InstanceState, Observed, decide
 
 # A holder stops issuing calls this long before its lease could expire, so that no call of a
@@ -131,12 +132,21 @@ def backoff_delays() -> Iterator[float]:
         ceiling = min(ceiling * 2, MAX_BACKOFF_SECONDS)
 
 
+def instance_fingerprint(observed: Observed) -> str:
+    """What tells one instance from another with the same ID: the status API gives createdTime to
+    the second only, so an instance started in the same second is told apart by its input."""
+    created = observed.created_time.isoformat() if observed.created_time else ""
+    stored_input = json.dumps(observed.input, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{created}\0{stored_input}".encode()).hexdigest()
+
+
 def record_for(claim: IdempotencyClaim, observed: Observed) -> dict[str, str]:
     """The lock-blob metadata that ties a key to the instance it started."""
     return {
         "idempotencykey": claim.key,
         "requestdigest": claim.request_digest,
         "createdtime": observed.created_time.isoformat() if observed.created_time else "",
+        "instance": instance_fingerprint(observed),
     }
 
 
@@ -146,7 +156,7 @@ def replay_answer(claim: IdempotencyClaim, record: dict[str, str], observed: Obs
         return None
     if record.get("idempotencykey") != claim.key:
         return None
-    if record.get("createdtime") != observed.created_time.isoformat():
+    if record.get("instance") != instance_fingerprint(observed):
         return None
     if record.get("requestdigest") != claim.request_digest:
         return KeyReused()
@@ -254,15 +264,24 @@ class SingletonStarter:
                 return lease
             if wait.remaining() <= 0:
                 break
-            if command.idempotency is None:
+            if self._may_answer_while_waiting(command):
                 observed = await self._read(command, deadline)
                 answer = answer_for(self._decide(observed), observed)
                 if answer:
                     return answer
             await self._sleep(min(next(delays), wait.remaining()))
         observed = await self._read(command, deadline)
-        answer = await self._answer_from_status(command, observed, deadline)
+        if command.idempotency:
+            # The holder may be the first send of this very request, not done recording its key.
+            answer = await self._replay(command, observed, deadline)
+        else:
+            answer = answer_for(self._decide(observed), observed)
         return answer or Unavailable("another request for this instance ID held the lock for the whole wait budget")
+
+    def _may_answer_while_waiting(self, command: StartCommand) -> bool:
+        """Whether a status read during the wait can end it: never for a keyed request, whose key the
+        holder may still be recording, nor under terminate-existing, which always needs the lock."""
+        return command.idempotency is None and self._settings.conflict_policy is not ConflictPolicy.TERMINATE_EXISTING
 
     async def _start_holding_lease(self, command: StartCommand, lease: Lease, hold: Deadline) -> Outcome:
         observed = await self._read(command, hold)

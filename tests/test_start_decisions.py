@@ -98,3 +98,11 @@ def test_backoff_grows_and_stays_under_its_ceiling() -> None:
     assert delays[0] <= 0.025
     assert all(0 < delay <= MAX_BACKOFF_SECONDS for delay in delays)
     assert delays[-1] >= MAX_BACKOFF_SECONDS / 2
+
+
+def test_no_replay_for_an_instance_started_in_the_same_second_with_another_input() -> None:
+    # createdTime has whole seconds only; the input tells the two instances apart.
+    keyed = Observed(InstanceState.ACTIVE, "Running", CREATED, input='{"n": 1}')
+    replacement = Observed(InstanceState.ACTIVE, "Running", CREATED, input='{"n": 2}')
+    assert replay_answer(CLAIM, record_for(CLAIM, keyed), keyed) == Started(replayed=True)
+    assert replay_answer(CLAIM, record_for(CLAIM, keyed), replacement) is None
