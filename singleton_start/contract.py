@@ -75,6 +75,8 @@ def validate_instance_id(instance_id: str | None) -> str | None:
     length = _utf16_length(instance_id)
     if length > MAX_INSTANCE_ID_LENGTH:
         return f"The instance ID is {length} characters long; at most {MAX_INSTANCE_ID_LENGTH} are allowed."
+    if instance_id in (".", ".."):
+        return "The instance ID must not be '.' or '..': no URL can address such a path segment."
     if instance_id.startswith("@"):
         return "The instance ID must not start with '@' (that prefix is reserved for entities)."
     for character in instance_id:
@@ -160,16 +162,18 @@ def parse_input(content_type: str | None, body: bytes, max_bytes: int) -> Any:
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 f"Content-Type {media_type!r} is not JSON; send application/json or no Content-Type.",
             )
-    if not body:
-        return NO_INPUT
     try:
         encoding = codecs.lookup(charset or "utf-8").name
-        # RFC 8259 lets a parser ignore a leading byte order mark.
-        text = body.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        "".encode(encoding)  # Only text encodings take a str: rot13, hex and the like raise LookupError.
     except (LookupError, TypeError):
         raise ContractError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"The charset {charset!r} is not a text encoding; send UTF-8."
         ) from None
+    if not body:
+        return NO_INPUT
+    try:
+        # RFC 8259 lets a parser ignore a leading byte order mark.
+        text = body.decode("utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError:
         raise ContractError(ErrorCode.INVALID_JSON, f"The body is not valid {charset or 'UTF-8'} text.") from None
     try:

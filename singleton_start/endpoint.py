@@ -41,6 +41,7 @@ from .start import (
     SingletonStarter,
     StartCommand,
     Started,
+    StartsInFlight,
     Unavailable,
     request_digest,
 )
@@ -163,6 +164,7 @@ class StartEndpoint:
     def __init__(self, settings: Settings, blob_service: BlobServiceClient) -> None:
         self.settings = settings
         self._blob_service = blob_service
+        self.flights = StartsInFlight()
         self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
 
     @classmethod
@@ -182,7 +184,7 @@ class StartEndpoint:
         try:
             command = command_for(request, self.settings)
             backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
-            outcome = await SingletonStarter(backend, self.locks, self.settings).start(command)
+            outcome = await SingletonStarter(backend, self.locks, self.settings, self.flights).start(command)
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"

@@ -54,18 +54,26 @@ class LeaseLocks:
     def _blob(self, task_hub: str, instance_id: str) -> BlobClient:
         return self._container.get_blob_client(lock_blob_name(task_hub, instance_id))
 
-    async def try_acquire(self, task_hub: str, instance_id: str, timeout: float) -> Lease | None:
-        """Take the lease, or None when someone else holds it."""
+    async def try_acquire(
+        self, task_hub: str, instance_id: str, timeout: float, *, blob_may_be_missing: bool = False
+    ) -> Lease | None:
+        """Take the lease, or None when someone else holds it.
+
+        For an ID with no instance the lock blob is likely new too: creating it first saves the
+        acquire that would fail with 404.
+        """
         blob = self._blob(task_hub, instance_id)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
         lease = Lease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4())))
         try:
-            return await asyncio.wait_for(self._acquire(lease), timeout)
+            return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
             await self.release(lease)
             raise StorageUnavailable("taking the lease timed out") from None
 
-    async def _acquire(self, lease: Lease) -> Lease | None:
+    async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
+        if create_first:
+            await self._create_lock_blob_or_fail(lease.blob)
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
@@ -79,11 +87,14 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
-            try:
-                await self._create_lock_blob(lease.blob)
-            except AzureError as error:
-                raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
+            await self._create_lock_blob_or_fail(lease.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
+
+    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> None:
+        try:
+            await self._create_lock_blob(blob)
+        except AzureError as error:
+            raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
     async def _create_lock_blob(self, blob: BlobClient) -> None:
         try:

@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,49 @@ def answer_for(action: Action, observed: Observed) -> Outcome | None:
     return None
 
 
+class StartsInFlight:
+    """The starts under way in this worker process, by task hub and instance ID.
+
+    Concurrent requests for an ID this process is already starting wait here, and are all woken at
+    once when that start ends, instead of each polling the lease in storage. The lease still
+    decides between processes and hosts.
+    """
+
+    def __init__(self) -> None:
+        self._ended: dict[tuple[str, str], asyncio.Event] = {}
+        self._reads: dict[tuple[str, str], asyncio.Future[Observed]] = {}
+
+    async def wait_for(self, flight: tuple[str, str], timeout: float) -> bool:
+        """Wait, bounded, for a start of this ID under way here; False when there is none."""
+        ended = self._ended.get(flight)
+        if ended is None:
+            return False
+        with suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), timeout)
+        return True
+
+    async def shared_read(self, flight: tuple[str, str], read: Callable[[], Awaitable[Observed]]) -> Observed:
+        """One status read for all the requests woken by the same start: they would all read the same."""
+        pending = self._reads.get(flight)
+        if pending is None:
+            pending = self._reads[flight] = asyncio.ensure_future(read())
+            pending.add_done_callback(lambda _: self._reads.pop(flight, None))
+        return await asyncio.shield(pending)
+
+    @contextmanager
+    def lead(self, flight: tuple[str, str]) -> Iterator[None]:
+        """Mark this ID as being started here, unless another request already did."""
+        if flight in self._ended:
+            yield
+            return
+        ended = self._ended[flight] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._ended[flight]
+            ended.set()
+
+
 class SingletonStarter:
     """Runs the start use case for one request against its collaborators."""
 
@@ -180,11 +224,13 @@ class SingletonStarter:
         backend: DurableBackend,
         locks: LeaseLocks,
         settings: Settings,
+        flights: StartsInFlight,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._backend = backend
         self._locks = locks
         self._settings = settings
+        self._flights = flights
         self._sleep = sleep
 
     async def start(self, command: StartCommand) -> Outcome:
@@ -240,42 +286,57 @@ class SingletonStarter:
             answer = answer_for(self._decide(observed), observed)
             if answer:
                 return answer
-        lease_or_answer = await self._acquire(command, deadline)
-        if not isinstance(lease_or_answer, Lease):
-            return lease_or_answer
-        lease = lease_or_answer
-        try:
-            hold = deadline.sooner(self._settings.lock_lease_seconds - LEASE_SAFETY_SECONDS)
-            return await self._start_holding_lease(command, lease, hold)
-        finally:
-            await self._locks.release(lease)
-
-    async def _acquire(self, command: StartCommand, deadline: Deadline) -> Lease | Outcome:
-        """The lease, or the answer the status gives once waiting for it is no use."""
         wait = deadline.sooner(self._settings.lock_wait_seconds)
+        flight = (self._backend.task_hub, command.instance_id)
+        if await self._flights.wait_for(flight, wait.remaining()):
+            observed = await self._flights.shared_read(flight, lambda: self._read(command, deadline))
+            answer = await self._answer_after_waiting(command, observed, deadline)
+            if answer:
+                return answer
+        with self._flights.lead(flight):
+            lease_or_answer = await self._acquire(command, observed, deadline, wait)
+            if not isinstance(lease_or_answer, Lease):
+                return lease_or_answer
+            lease = lease_or_answer
+            try:
+                hold = deadline.sooner(self._settings.lock_lease_seconds - LEASE_SAFETY_SECONDS)
+                return await self._start_holding_lease(command, lease, hold)
+            finally:
+                await self._locks.release(lease)
+
+    async def _answer_after_waiting(
+        self, command: StartCommand, observed: Observed, deadline: Deadline
+    ) -> Outcome | None:
+        """After waiting on another start of this ID: a replay for a keyed request (whose first send
+        may be what was waited on), the policy's answer for any other."""
+        if command.idempotency:
+            return await self._replay(command, observed, deadline)
+        return answer_for(self._decide(observed), observed)
+
+    async def _acquire(
+        self, command: StartCommand, observed: Observed, deadline: Deadline, wait: Deadline
+    ) -> Lease | Outcome:
+        """The lease, or the answer the status gives once waiting for it is no use."""
         delays = backoff_delays()
         while True:
             lease = await self._locks.try_acquire(
                 self._backend.task_hub,
                 command.instance_id,
                 deadline.timeout(self._settings.backend_timeout_seconds),
+                blob_may_be_missing=not observed.exists,
             )
             if lease:
                 return lease
             if wait.remaining() <= 0:
                 break
+            await self._sleep(min(next(delays), wait.remaining()))
             if self._may_answer_while_waiting(command):
                 observed = await self._read(command, deadline)
                 answer = answer_for(self._decide(observed), observed)
                 if answer:
                     return answer
-            await self._sleep(min(next(delays), wait.remaining()))
         observed = await self._read(command, deadline)
-        if command.idempotency:
-            # The holder may be the first send of this very request, not done recording its key.
-            answer = await self._replay(command, observed, deadline)
-        else:
-            answer = answer_for(self._decide(observed), observed)
+        answer = await self._answer_after_waiting(command, observed, deadline)
         return answer or Unavailable("another request for this instance ID held the lock for the whole wait budget")
 
     def _may_answer_while_waiting(self, command: StartCommand) -> bool:

@@ -95,4 +95,3 @@ def decide(observed: Observed, conflict: ConflictPolicy, reuse: ReusePolicy) -> 
     if reuse is ReusePolicy.ALLOW_FAILED and observed.runtime_status in FAILED_STATUSES:
         return Action.START
     return Action.REJECT
-

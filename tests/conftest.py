@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 import pytest_asyncio
+from azure.durable_functions.models.utils import http_utils
 
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
@@ -33,6 +34,8 @@ async def durable_server() -> AsyncIterator[DurableStandin]:
     await server.start()
     yield server
     await server.stop()
+    # The SDK keeps one HTTP session per process; the worker never closes it, the suite does.
+    await http_utils._close_session()
 
 
 @pytest.fixture

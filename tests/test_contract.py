@@ -44,6 +44,8 @@ def test_valid_instance_ids_pass(instance_id: str) -> None:
         ("a\x00b", "U+0000"),
         ("a\x7fb", "U+007F"),
         ("a\x85b", "U+0085"),
+        (".", "'.' or '..'"),
+        ("..", "'.' or '..'"),
     ],
 )
 def test_invalid_instance_ids_are_named_in_the_message(instance_id: str | None, fragment: str) -> None:
@@ -92,6 +94,12 @@ def test_empty_body_means_no_input() -> None:
 )
 def test_json_bodies_become_the_input(content_type: str | None, body: bytes, expected: object) -> None:
     assert parse_input(content_type, body, MAX) == expected
+
+
+def test_unknown_charset_is_refused_even_with_an_empty_body() -> None:
+    with pytest.raises(ContractError) as raised:
+        parse_input("application/json; charset=no-such-codec", b"", MAX)
+    assert raised.value.error is ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 def test_json_null_body_means_no_input() -> None:

@@ -1,0 +1,1 @@
+"""Benchmark of HttpStartSingle against the check-then-start sample (run with scripts/bench)."""
