@@ -48,6 +48,8 @@ from .start import (
 from .status import InstanceState
 
 LOG = logging.getLogger("singleton_start")
+# The storage SDK logs every HTTP call it makes at INFO; the app logs one line per request instead.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 # Every storage call is also bounded by the request's deadline; these keep one call from eating it.
 STORAGE_OPTIONS = {

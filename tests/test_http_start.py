@@ -341,3 +341,11 @@ async def test_one_structured_log_line_per_request(
         assert set(line) == {"event", "instanceId", "orchestrator", "outcome", "status", "durationMs"}
         assert line["durationMs"] >= 0
     assert lines[0]["instanceId"] == instance_id
+
+
+async def test_a_request_logs_its_one_line_and_nothing_from_the_storage_sdk(
+    app: StartApp, durable: DurableStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        assert (await app.post(new_instance_id())).status_code == 202
+    assert [record.name for record in caplog.records if record.levelno >= logging.INFO] == ["singleton_start"]
