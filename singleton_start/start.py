@@ -91,7 +91,8 @@ class KeyReused:
 
 @dataclass(frozen=True)
 class Unavailable:
-    """Storage or the backend could not be used in time; nothing was started by this request."""
+    """Storage or the backend could not be used in time. This request started nothing, unless a start
+    was sent and neither its answer nor a status read came back: the caller's retry then gets 409."""
 
     reason: str
 

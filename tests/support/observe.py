@@ -1,0 +1,48 @@
+"""What the contention and fault tests read back: inputs the stand-in kept, lease states, timings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import azure.functions as func
+from azure.storage.blob.aio import ContainerClient
+
+from singleton_start.lock import lock_blob_name
+from tests.support.durable_standin import DurableStandin
+
+T = TypeVar("T")
+
+
+def decoded(stored_input: Any) -> Any:
+    """The SDK posts an input as JSON text inside a JSON string; the stand-in keeps the text."""
+    return json.loads(stored_input) if isinstance(stored_input, str) else stored_input
+
+
+def started_inputs(durable: DurableStandin, instance_id: str) -> list[Any]:
+    """Inputs of the starts that took effect for an ID (the tracking write landed)."""
+    return [decoded(value) for started_id, _, value in durable.effective_starts if started_id == instance_id]
+
+
+def enqueued_inputs(durable: DurableStandin, instance_id: str) -> list[Any]:
+    """Inputs of every start that passed the backend's duplicate check, quiet losers included."""
+    return [decoded(value) for started_id, _, value, _ in durable.enqueued_starts if started_id == instance_id]
+
+
+async def lease_state(container: ContainerClient, task_hub: str, instance_id: str) -> str:
+    """The lease state of an ID's lock blob as storage reports it: available, leased, expired, ..."""
+    properties = await container.get_blob_client(lock_blob_name(task_hub, instance_id)).get_blob_properties()
+    return properties.lease.state
+
+
+async def timed(call: Awaitable[T]) -> tuple[T, float]:
+    """The result of an awaitable and the seconds it took."""
+    began = time.monotonic()
+    result = await call
+    return result, time.monotonic() - began
+
+
+def status_codes(responses: list[func.HttpResponse]) -> list[int]:
+    return [response.status_code for response in responses]

@@ -1,0 +1,240 @@
+"""Faults in storage and in the Durable backend: bounded answers, no double start, and recovery
+by the very next good request without restarting anything."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+import pytest
+import pytest_asyncio
+
+from singleton_start.lock import RELEASE_TIMEOUT_SECONDS, LeaseLocks
+from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
+from tests.support.azurite import Azurite
+from tests.support.durable_standin import DurableStandin
+from tests.support.observe import enqueued_inputs, started_inputs, status_codes, timed
+from tests.support.worker import load_function
+
+if TYPE_CHECKING:
+    from tests.support.scenario_report import ScenarioReport
+
+pytest_plugins = ["tests.support.scenario_report"]
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ATTEMPTS = 3
+FAST_FAILING = {"SINGLETON_BACKEND_TIMEOUT_SECONDS": "0.3", "SINGLETON_START_ATTEMPTS": str(ATTEMPTS)}
+# Event-loop scheduling on a busy test machine, on top of what the settings allow.
+SCHEDULING_SLACK_SECONDS = 0.5
+CALL_NAMES = {"status": "status read", "start": "start"}
+
+
+def assert_unavailable(response: func.HttpResponse) -> None:
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert body_of(response)["error"] == "unavailable"
+
+
+@pytest.fixture(scope="module")
+def own_azurite() -> Iterator[Azurite]:
+    """An Azurite of this module's own, which its test stops and starts; others use the session one."""
+    server = Azurite()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app_on_own_azurite(
+    own_azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[StartApp]:
+    monkeypatch.setenv("AzureWebJobsStorage", own_azurite.connection_string)
+    app = StartApp(load_function("HttpStartSingle"), durable)
+    yield app
+    await app.endpoint.close()
+
+
+async def test_storage_down_gives_503_and_storage_back_serves_the_next_request(
+    app_on_own_azurite: StartApp, own_azurite: Azurite, durable: DurableStandin, scenario_report: ScenarioReport
+) -> None:
+    """Without storage there is no lock, so nothing may start; Azurite comes back empty (in memory),
+    so the app must make its lock container again."""
+    app = app_on_own_azurite
+    before = await app.post(new_instance_id(), {"n": 0})
+    instance_id = new_instance_id()
+    own_azurite.stop()
+    try:
+        refused, took = await timed(app.post(instance_id, {"n": 1}))
+    finally:
+        own_azurite.start()
+    containers_made = app.endpoint.locks.calls["container_create"]
+    again = await app.post(instance_id, {"n": 1})
+    scenario_report.record(
+        "Azurite stopped, then started again (in memory, so empty)",
+        status_codes([before, refused, again]),
+        len(durable.effective_starts),
+    )
+
+    assert before.status_code == 202
+    assert_unavailable(refused)
+    assert took < 10
+    assert again.status_code == 202
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
+    assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
+    assert app.endpoint.locks.calls["container_create"] == containers_made + 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "times"),
+    [
+        ("status", "error", ATTEMPTS),
+        ("status", "timeout", ATTEMPTS),
+        # aiohttp sends an idempotent GET again once after a dropped connection.
+        ("status", "drop", 2 * ATTEMPTS),
+        ("start", "error", ATTEMPTS),
+        ("start", "timeout", ATTEMPTS),
+        ("start", "drop", ATTEMPTS),
+    ],
+)
+async def test_backend_fault_is_retried_a_bounded_number_of_times_then_503_and_the_next_request_starts(
+    load_app: LoadApp,
+    durable: DurableStandin,
+    scenario_report: ScenarioReport,
+    kind: str,
+    mode: str,
+    times: int,
+) -> None:
+    """A fault that outlasts the retries costs one 503 and nothing started; it leaves nothing behind."""
+    app = await load_app(**FAST_FAILING)
+    durable.inject_fault(kind, mode, times=times)
+    instance_id = new_instance_id()
+
+    failed = await app.post(instance_id, {"n": 1})
+    calls = durable.calls[kind]
+    started_meanwhile = len(durable.enqueued_starts)
+    recovered = await app.post(instance_id, {"n": 1})
+    scenario_report.record(
+        f"backend {CALL_NAMES[kind]} fails ({mode}) on every attempt, then recovers",
+        [failed.status_code, recovered.status_code],
+        len(durable.effective_starts),
+    )
+
+    assert_unavailable(failed)
+    assert calls == times
+    assert started_meanwhile == 0
+    assert recovered.status_code == 202
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
+
+
+@pytest.mark.parametrize("mode", ["drop_after", "error_after"])
+async def test_start_that_went_through_is_answered_202_and_a_retry_of_it_starts_nothing(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport, mode: str
+) -> None:
+    """The status read after a lost answer shows our own start, so it is neither reported as a failure
+    nor made again, and the caller's retry is told it already runs."""
+    app = await load_app(**FAST_FAILING)
+    durable.inject_fault("start", mode)
+    instance_id = new_instance_id()
+
+    first = await app.post(instance_id, {"n": 1})
+    retry = await app.post(instance_id, {"n": 1})
+    scenario_report.record(
+        f"start applied but its answer lost ({mode}), then retried",
+        [first.status_code, retry.status_code],
+        len(durable.effective_starts),
+    )
+
+    assert first.status_code == 202
+    assert retry.status_code == 409
+    assert durable.calls["start"] == 1
+    assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
+
+
+async def test_start_that_went_through_while_status_reads_fail_is_503_and_never_started_twice(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport
+) -> None:
+    """When the answer of a start is lost and no read can confirm it, the app cannot tell; it answers
+    503 and must not start again, and the retry finds the instance."""
+    app = await load_app(**FAST_FAILING)
+    durable.latency_seconds = 0.1  # room to queue the read faults while the start is in flight
+    durable.inject_fault("start", "drop_after")
+    instance_id = new_instance_id()
+
+    request = asyncio.create_task(app.post(instance_id, {"n": 1}))
+    deadline = time.monotonic() + 5
+    while durable.calls["start"] == 0 and time.monotonic() < deadline and not request.done():  # noqa: ASYNC110 - the stand-in signals nothing to wait on
+        await asyncio.sleep(0.005)
+    durable.inject_fault("status", "error", times=ATTEMPTS)
+    first = await request
+    retry = await app.post(instance_id, {"n": 1})
+    scenario_report.record(
+        "start applied, answer lost and every confirming read fails, then retried",
+        [first.status_code, retry.status_code],
+        len(durable.effective_starts),
+    )
+
+    assert_unavailable(first)
+    assert retry.status_code == 409
+    assert durable.calls["start"] == 1
+    assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
+
+
+async def test_lease_of_a_holder_that_died_is_taken_once_it_expires(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport
+) -> None:
+    """A crashed starter never releases its lease; storage expires it, and the waiting request starts."""
+    lease_seconds, wait_seconds = 15, 20
+    app = await load_app(SINGLETON_LOCK_WAIT_SECONDS=str(wait_seconds))
+    instance_id = new_instance_id()
+    dead_holder = LeaseLocks(app.endpoint.locks._container, lease_seconds)
+    before_taking = time.monotonic()
+    assert await dead_holder.try_acquire(TASK_HUB, instance_id, timeout=5) is not None
+
+    began = time.monotonic()
+    response, took = await timed(app.post(instance_id, {"n": 1}))
+    scenario_report.record("lock holder died mid-start", [response.status_code], len(durable.effective_starts))
+
+    assert response.status_code == 202
+    assert took >= lease_seconds - (began - before_taking)
+    assert took <= lease_seconds + wait_seconds
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
+
+
+async def test_slow_backend_answers_every_request_within_the_request_deadline(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport
+) -> None:
+    """Half a second per backend call slows the answers but changes none of them."""
+    request_timeout = 3.0
+    app = await load_app(SINGLETON_REQUEST_TIMEOUT_SECONDS=str(request_timeout), SINGLETON_BACKEND_TIMEOUT_SECONDS="1")
+    durable.latency_seconds = 0.5
+    instance_id = new_instance_id()
+
+    results = await asyncio.gather(*(timed(app.post(instance_id, {"n": n})) for n in range(10)))
+    codes = status_codes([response for response, _ in results])
+    scenario_report.record("10 concurrent POSTs, backend 0.5 s per call", codes, len(durable.effective_starts))
+
+    assert sorted(codes) == [202] + [409] * 9
+    assert max(took for _, took in results) <= request_timeout + RELEASE_TIMEOUT_SECONDS + SCHEDULING_SLACK_SECONDS
+    assert started_inputs(durable, instance_id) == [{"n": codes.index(202)}]
+
+
+@pytest.mark.parametrize("kind", ["status", "start"])
+async def test_hanging_backend_is_cut_off_by_the_request_deadline(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport, kind: str
+) -> None:
+    """Each call gets only what is left of the request's time, so a backend that never answers costs
+    at most the request deadline plus the lease release, however long one call may take."""
+    request_timeout = 1.0
+    app = await load_app(SINGLETON_REQUEST_TIMEOUT_SECONDS=str(request_timeout), SINGLETON_BACKEND_TIMEOUT_SECONDS="5")
+    durable.inject_fault(kind, "timeout", times=100)
+    instance_id = new_instance_id()
+
+    response, took = await timed(app.post(instance_id, {"n": 1}))
+    scenario_report.record(f"backend {kind} hangs", [response.status_code], len(durable.effective_starts))
+
+    assert_unavailable(response)
+    assert took <= request_timeout + RELEASE_TIMEOUT_SECONDS + SCHEDULING_SLACK_SECONDS
+    assert durable.enqueued_starts == []
