@@ -8,40 +8,13 @@ import logging
 
 import pytest
 
-from singleton_start.lock import LeaseLocks, lock_blob_name
+from singleton_start.lock import LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
+from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, lease_state, started_inputs
 from tests.support.worker import invoke, start_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-MANAGEMENT_KEYS = {
-    "id",
-    "statusQueryGetUri",
-    "sendEventPostUri",
-    "terminatePostUri",
-    "purgeHistoryDeleteUri",
-    "restartPostUri",
-    "suspendPostUri",
-    "resumePostUri",
-}
-ACTIVE = ["Pending", "Running", "ContinuedAsNew", "Suspended"]
-ENDED = ["Completed", "Failed", "Terminated", "Canceled"]
-
-
-def starts_of(durable: DurableStandin, instance_id: str) -> list[object]:
-    """Inputs of the starts that took effect; the SDK sends an input as JSON text inside a JSON string."""
-    return [
-        json.loads(start_input) if isinstance(start_input, str) else start_input
-        for started_id, _, start_input in durable.effective_starts
-        if started_id == instance_id
-    ]
-
-
-async def lease_state(app: StartApp, instance_id: str) -> str:
-    blob = app.endpoint.locks._container.get_blob_client(lock_blob_name(TASK_HUB, instance_id))
-    properties = await blob.get_blob_properties()
-    return properties.lease.state
 
 
 async def test_new_instance_id_starts_with_the_body_as_input_and_answers_202(
@@ -57,7 +30,7 @@ async def test_new_instance_id_starts_with_the_body_as_input_and_answers_202(
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert response.headers["Retry-After"] == "10"
     assert body["statusQueryGetUri"].startswith("http://localhost:7071/runtime/webhooks/durabletask/instances/")
-    assert starts_of(durable, instance_id) == [{"workItems": 2}]
+    assert started_inputs(durable, instance_id) == [{"workItems": 2}]
     assert durable.instance(instance_id)["name"] == "SingletonOrchestrator"
 
 
@@ -65,7 +38,7 @@ async def test_empty_body_starts_with_no_input(app: StartApp, durable: DurableSt
     instance_id = new_instance_id()
     response = await app.post(instance_id)
     assert response.status_code == 202
-    assert starts_of(durable, instance_id) == [None]
+    assert started_inputs(durable, instance_id) == [None]
 
 
 async def test_202_matches_what_create_check_status_response_makes(app: StartApp, durable: DurableStandin) -> None:
@@ -88,13 +61,13 @@ async def test_instance_ids_with_url_special_characters_reach_the_backend_unchan
     response = await app.post(instance_id)
     assert response.status_code == 202
     assert body_of(response)["id"] == instance_id
-    assert starts_of(durable, instance_id) == [None]
+    assert started_inputs(durable, instance_id) == [None]
     assert "%2541" in body_of(response)["statusQueryGetUri"]
     second = await app.post(instance_id)
     assert second.status_code == 409
 
 
-@pytest.mark.parametrize("runtime_status", ACTIVE)
+@pytest.mark.parametrize("runtime_status", ACTIVE_STATES)
 async def test_second_start_while_active_returns_409_and_starts_nothing(
     app: StartApp, durable: DurableStandin, runtime_status: str
 ) -> None:
@@ -116,10 +89,10 @@ async def test_second_start_while_active_returns_409_and_starts_nothing(
     assert MANAGEMENT_KEYS - {"id"} <= set(body)
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert durable.calls["start"] == calls_before
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
-@pytest.mark.parametrize("runtime_status", ENDED)
+@pytest.mark.parametrize("runtime_status", ENDED_STATES)
 async def test_ended_instance_is_replaced_by_a_new_start(
     app: StartApp, durable: DurableStandin, runtime_status: str
 ) -> None:
@@ -131,7 +104,7 @@ async def test_ended_instance_is_replaced_by_a_new_start(
     response = await app.post(instance_id, {"n": 2})
 
     assert response.status_code == 202
-    assert starts_of(durable, instance_id) == [{"n": 1}, {"n": 2}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
     assert durable.instance(instance_id)["runtimeStatus"] == "Pending"
     assert durable.instance(instance_id)["createdTime"] > first_created
 
@@ -225,7 +198,7 @@ async def test_failed_start_is_retried_and_succeeds(app: StartApp, durable: Dura
     response = await app.post(instance_id, {"n": 1})
     assert response.status_code == 202
     assert durable.calls["start"] == 2
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
 @pytest.mark.parametrize("mode", ["drop_after", "error_after"])
@@ -237,13 +210,13 @@ async def test_start_that_went_through_but_lost_its_answer_is_202_and_not_starte
     response = await app.post(instance_id, {"n": 1})
     assert response.status_code == 202
     assert durable.calls["start"] == 1
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
 async def test_lease_is_released_after_a_start(app: StartApp, durable: DurableStandin) -> None:
     instance_id = new_instance_id()
     assert (await app.post(instance_id)).status_code == 202
-    assert await lease_state(app, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
     assert app.endpoint.locks.calls["lease_release"] == 1
 
 
@@ -304,7 +277,7 @@ async def test_two_concurrent_starts_in_the_backend_race_window_give_one_202_and
     first, second = await asyncio.gather(app.post(instance_id, {"n": 1}), app.post(instance_id, {"n": 2}))
     assert sorted([first.status_code, second.status_code]) == [202, 409]
     winner_input = {"n": 1} if first.status_code == 202 else {"n": 2}
-    assert starts_of(durable, instance_id) == [winner_input]
+    assert started_inputs(durable, instance_id) == [winner_input]
     assert durable.accepted_starts == 1
 
 

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.test_policies import CONFLICT_POLICIES, starts_of
+from tests.support.observe import started_inputs
+from tests.test_policies import CONFLICT_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -71,7 +72,7 @@ async def test_retry_with_the_same_key_and_body_replays_the_first_202_and_starts
     assert_replayed(retry, first)
     assert durable.calls["start"] == 1
     assert durable.calls["terminate"] == 0
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
     assert durable.instance(instance_id)["runtimeStatus"] == "Running"
 
 
@@ -116,7 +117,7 @@ async def test_same_key_after_an_unkeyed_start_replaced_the_instance_gets_the_po
 
     assert retry.status_code == 409
     assert "Idempotent-Replayed" not in retry.headers
-    assert starts_of(durable, instance_id) == [{"n": 1}, {"n": 2}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 
 async def test_same_key_after_an_unkeyed_start_replaced_the_instance_within_the_same_second_gets_the_policy_answer(
@@ -133,7 +134,7 @@ async def test_same_key_after_an_unkeyed_start_replaced_the_instance_within_the_
 
     assert retry.status_code == 409
     assert "Idempotent-Replayed" not in retry.headers
-    assert starts_of(durable, instance_id) == [{"n": 1}, {"n": 2}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 
 async def test_same_key_after_another_keyed_start_replaced_the_instance_gets_the_policy_answer(
@@ -148,7 +149,7 @@ async def test_same_key_after_another_keyed_start_replaced_the_instance_gets_the
 
     assert retry.status_code == 409
     assert body_of(retry)["error"] == "conflict"
-    assert starts_of(durable, instance_id) == [{"n": 1}, {"n": 2}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 
 @pytest.mark.parametrize(("conflict", "status", "starts", "terminates"), ANOTHER_KEY_ANSWERS)
@@ -184,7 +185,7 @@ async def test_same_key_with_a_different_body_gets_422_and_starts_or_terminates_
     assert body["message"]
     assert durable.calls["start"] == 1
     assert durable.calls["terminate"] == 0
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
 async def test_same_key_and_body_for_another_orchestrator_gets_422_and_starts_nothing(
@@ -211,7 +212,7 @@ async def test_same_key_on_another_instance_id_starts_that_instance(app: StartAp
     assert response.status_code == 202
     assert "Idempotent-Replayed" not in response.headers
     assert body_of(response)["id"] == second_id
-    assert starts_of(durable, second_id) == [{"n": 1}]
+    assert started_inputs(durable, second_id) == [{"n": 1}]
 
 
 @pytest.mark.parametrize(
@@ -260,7 +261,7 @@ async def test_ten_concurrent_identical_keyed_requests_for_a_new_id_start_once_a
     replayed = Counter(response.headers.get("Idempotent-Replayed") for response in responses)
     assert replayed == {None: 1, "true": 9}
     assert {response.get_body() for response in responses} == {responses[0].get_body()}
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
     assert len(durable.enqueued_starts) == 1
     assert json.loads(durable.instance(instance_id)["input"]) == {"n": 1}
 
@@ -277,7 +278,7 @@ async def test_keyed_start_whose_answer_was_lost_is_recorded_and_replays(
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
     assert_replayed(retry, first)
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
     assert durable.calls["start"] == 1
 
 
@@ -311,7 +312,7 @@ async def test_same_key_retry_while_the_first_request_still_holds_the_lease_is_n
     assert retry.status_code == 503
     assert retry.headers["Retry-After"].isdigit()
     assert_replayed(await app.post(instance_id, {"n": 1}, headers=KEY), first_response)
-    assert starts_of(durable, instance_id) == [{"n": 1}]
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
 async def poll_until(condition: Callable[[], bool], seconds: float = 5) -> None:

@@ -13,12 +13,12 @@ import azure.functions as func
 import pytest
 from aiohttp import web
 
-from singleton_start.lock import lock_blob_name
 from singleton_start.settings import SettingsError
 from singleton_start.start import TERMINATE_REASON
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
+from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, lease_state, started_inputs
 from tests.support.worker import load_function
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -26,38 +26,17 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ORCHESTRATOR = "SingletonOrchestrator"
 CONFLICT_POLICIES = ["reject", "use-existing", "terminate-existing"]
 REUSE_POLICIES = ["allow-ended", "allow-failed", "reject-duplicate"]
-ACTIVE = ["Pending", "Running", "ContinuedAsNew", "Suspended"]
-ENDED = ["Completed", "Failed", "Terminated", "Canceled"]
 # The issue's reuse table, written out rather than derived from the code under test.
 REPLACEABLE = {
     "allow-ended": {"Completed", "Failed", "Terminated", "Canceled"},
     "allow-failed": {"Failed", "Terminated", "Canceled"},
     "reject-duplicate": set(),
 }
-REPLACED_CELLS = [(reuse, state) for reuse in REUSE_POLICIES for state in ENDED if state in REPLACEABLE[reuse]]
-KEPT_CELLS = [(reuse, state) for reuse in REUSE_POLICIES for state in ENDED if state not in REPLACEABLE[reuse]]
-MANAGEMENT_KEYS = {
-    "id",
-    "statusQueryGetUri",
-    "sendEventPostUri",
-    "terminatePostUri",
-    "purgeHistoryDeleteUri",
-    "restartPostUri",
-    "suspendPostUri",
-    "resumePostUri",
-}
+REPLACED_CELLS = [(reuse, state) for reuse in REUSE_POLICIES for state in ENDED_STATES if state in REPLACEABLE[reuse]]
+KEPT_CELLS = [(reuse, state) for reuse in REUSE_POLICIES for state in ENDED_STATES if state not in REPLACEABLE[reuse]]
 OLD_INPUT = {"n": 1}
 NEW_INPUT = {"n": 2}
 CONTENDERS = 50
-
-
-def starts_of(durable: DurableStandin, instance_id: str) -> list[Any]:
-    """Inputs of the starts that took effect; the SDK sends an input as JSON text inside a JSON string."""
-    return [
-        json.loads(start_input) if isinstance(start_input, str) else start_input
-        for started_id, _, start_input in durable.effective_starts
-        if started_id == instance_id
-    ]
 
 
 def seed(durable: DurableStandin, instance_id: str, runtime_status: str) -> str:
@@ -68,11 +47,6 @@ def seed(durable: DurableStandin, instance_id: str, runtime_status: str) -> str:
 
 def policies(conflict: str, reuse: str, **more: str) -> dict[str, str]:
     return {"SINGLETON_CONFLICT_POLICY": conflict, "SINGLETON_REUSE_POLICY": reuse, **more}
-
-
-async def lease_state(app: StartApp, instance_id: str) -> str:
-    blob = app.endpoint.locks._container.get_blob_client(lock_blob_name(TASK_HUB, instance_id))
-    return (await blob.get_blob_properties()).lease.state
 
 
 @pytest.fixture
@@ -125,12 +99,12 @@ async def test_missing_instance_is_started_under_every_policy_pair(
     response = await app.post(instance_id, NEW_INPUT)
 
     assert_started(response, durable, instance_id)
-    assert starts_of(durable, instance_id) == [NEW_INPUT]
+    assert started_inputs(durable, instance_id) == [NEW_INPUT]
     assert durable.calls["terminate"] == 0
 
 
 @pytest.mark.parametrize("reuse", REUSE_POLICIES)
-@pytest.mark.parametrize("state", ACTIVE)
+@pytest.mark.parametrize("state", ACTIVE_STATES)
 async def test_active_instance_under_reject_gets_409_and_starts_nothing(
     load_app: LoadApp, durable: DurableStandin, state: str, reuse: str
 ) -> None:
@@ -149,7 +123,7 @@ async def test_active_instance_under_reject_gets_409_and_starts_nothing(
 
 
 @pytest.mark.parametrize("reuse", REUSE_POLICIES)
-@pytest.mark.parametrize("state", ACTIVE)
+@pytest.mark.parametrize("state", ACTIVE_STATES)
 async def test_active_instance_under_use_existing_gets_200_with_its_links_and_starts_nothing(
     load_app: LoadApp, durable: DurableStandin, state: str, reuse: str
 ) -> None:
@@ -173,7 +147,7 @@ async def test_active_instance_under_use_existing_gets_200_with_its_links_and_st
 
 
 @pytest.mark.parametrize("reuse", REUSE_POLICIES)
-@pytest.mark.parametrize("state", ACTIVE)
+@pytest.mark.parametrize("state", ACTIVE_STATES)
 async def test_active_instance_under_terminate_existing_is_terminated_with_a_reason_then_replaced(
     load_app: LoadApp,
     durable: DurableStandin,
@@ -189,14 +163,14 @@ async def test_active_instance_under_terminate_existing_is_terminated_with_a_rea
 
     assert_started(response, durable, instance_id)
     assert durable.calls["terminate"] == 1
-    assert starts_of(durable, instance_id) == [NEW_INPUT]
+    assert started_inputs(durable, instance_id) == [NEW_INPUT]
     [replaced] = rows_at_start
     assert replaced is not None
     assert replaced["executionId"] == execution_id
     assert replaced["runtimeStatus"] == "Terminated"
     assert replaced["output"] == TERMINATE_REASON
     assert durable.instance(instance_id)["executionId"] != execution_id
-    assert await lease_state(app, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
 
 
 @pytest.mark.parametrize("conflict", CONFLICT_POLICIES)
@@ -216,7 +190,7 @@ async def test_ended_instance_the_reuse_policy_allows_is_replaced_whatever_the_c
     response = await app.post(instance_id, NEW_INPUT)
 
     assert_started(response, durable, instance_id)
-    assert starts_of(durable, instance_id) == [NEW_INPUT]
+    assert started_inputs(durable, instance_id) == [NEW_INPUT]
     assert durable.calls["terminate"] == 0
     [replaced] = rows_at_start
     assert replaced is not None
@@ -280,7 +254,7 @@ async def test_instance_that_does_not_reach_terminated_gets_503_after_the_bounde
     assert durable.effective_starts == []
     assert durable.instance(instance_id)["runtimeStatus"] == "Running"
     assert durable.instance(instance_id)["executionId"] == execution_id
-    assert await lease_state(app, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
 
 
 @pytest.mark.parametrize(
@@ -325,7 +299,7 @@ async def test_50_concurrent_starts_under_reject_give_one_202_and_49_409(
     responses = await contend(app, instance_id)
 
     assert Counter(response.status_code for response in responses) == {202: 1, 409: CONTENDERS - 1}
-    assert starts_of(durable, instance_id) == started_input(responses, 202)
+    assert started_inputs(durable, instance_id) == started_input(responses, 202)
     assert len(durable.enqueued_starts) == 1
 
 
@@ -339,7 +313,7 @@ async def test_50_concurrent_starts_under_use_existing_give_one_202_and_49_200_f
     responses = await contend(app, instance_id)
 
     assert Counter(response.status_code for response in responses) == {202: 1, 200: CONTENDERS - 1}
-    assert starts_of(durable, instance_id) == started_input(responses, 202)
+    assert started_inputs(durable, instance_id) == started_input(responses, 202)
     assert len(durable.enqueued_starts) == 1
     assert {body_of(response)["statusQueryGetUri"] for response in responses} == {
         body_of(responses[0])["statusQueryGetUri"]
@@ -364,7 +338,7 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
     assert set(statuses) <= {202, 503}
     accepted = statuses[202]
     assert accepted >= 2
-    assert sorted(starts_of(durable, instance_id), key=lambda value: value["n"]) == started_input(responses, 202)
+    assert sorted(started_inputs(durable, instance_id), key=lambda value: value["n"]) == started_input(responses, 202)
     assert durable.calls["start"] == len(durable.enqueued_starts) == accepted
     assert durable.calls["terminate"] == accepted - 1
     first, *replaced = rows_at_start
@@ -373,5 +347,5 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
     for row in replaced:
         assert row is not None
         assert (row["runtimeStatus"], row["output"]) == ("Terminated", TERMINATE_REASON)
-    assert json.loads(durable.instance(instance_id)["input"]) == starts_of(durable, instance_id)[-1]
+    assert json.loads(durable.instance(instance_id)["input"]) == started_inputs(durable, instance_id)[-1]
     assert durable.instance(instance_id)["runtimeStatus"] == "Pending"

@@ -15,6 +15,22 @@ from tests.support.durable_standin import DurableStandin
 
 T = TypeVar("T")
 
+ACTIVE_STATES = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+ENDED_STATES = ("Completed", "Failed", "Terminated", "Canceled")
+# The management URLs the contract promises in a 202 body (the binding may add rewindPostUri).
+MANAGEMENT_KEYS = frozenset(
+    {
+        "id",
+        "statusQueryGetUri",
+        "sendEventPostUri",
+        "terminatePostUri",
+        "purgeHistoryDeleteUri",
+        "restartPostUri",
+        "suspendPostUri",
+        "resumePostUri",
+    }
+)
+
 
 def decoded(stored_input: Any) -> Any:
     """The SDK posts an input as JSON text inside a JSON string; the stand-in keeps the text."""
