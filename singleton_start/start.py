@@ -2,8 +2,9 @@
 
 1. (The caller has validated the request.)
 2. Read the status. When the policies answer without starting anything (409, 200), answer.
-3. Take the per-ID lease; while it is busy, poll the status with backoff until the lock wait budget
-   is spent, then answer from the status.
+3. Take the per-ID lease. Requests for an ID this process is already starting first wait for that
+   start in memory and answer from one shared status read. While another process holds the lease,
+   poll the status with backoff until the lock wait budget is spent, then answer from the status.
 4. Holding the lease, read the status again and decide again.
 5. Start. When the start fails, read the status: a new instance with our input is our own start that
    went through; another new instance was started by another path; none means retry, bounded.
@@ -390,7 +391,8 @@ class SingletonStarter:
             except BackendUnavailable:
                 pass
             after = await self._read(command, hold, with_input=True)
-            if after.exists and after.created_time != before.created_time:
+            # Any change means an instance was started; createdTime alone has whole seconds only.
+            if after.exists and after != before:
                 if input_matches(after.input, command.input_value):
                     return Started()  # Our start went through; only its answer was lost.
                 answer = answer_for(self._decide(after), after)

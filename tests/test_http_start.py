@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
@@ -322,3 +323,21 @@ async def test_a_request_logs_its_one_line_and_nothing_from_the_storage_sdk(
     with caplog.at_level(logging.INFO):
         assert (await app.post(new_instance_id())).status_code == 202
     assert [record.name for record in caplog.records if record.levelno >= logging.INFO] == ["singleton_start"]
+
+
+async def test_lost_answer_of_a_start_over_an_instance_created_in_the_same_second_is_still_202(
+    app: StartApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The status API gives createdTime to the second: the old and the new instance look alike but for
+    # their state and input.
+    moment = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(durable, "_now", lambda: moment)
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, "SingletonOrchestrator", "Completed", json.dumps({"n": 1}))
+    durable.inject_fault("start", "drop_after")
+
+    response = await app.post(instance_id, {"n": 2})
+
+    assert response.status_code == 202
+    assert durable.calls["start"] == 1
+    assert started_inputs(durable, instance_id) == [{"n": 2}]
