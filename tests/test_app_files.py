@@ -1,0 +1,56 @@
+"""The files Azure Functions reads at the app root say what the contract says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from singleton_start.settings import Settings, load_settings
+from tests.support.worker import APP_ROOT
+
+
+def test_host_json_pins_the_bundle_hub_setting_and_dedupe_states() -> None:
+    host = json.loads((APP_ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+    durable = host["extensions"]["durableTask"]
+    assert re.fullmatch(r"%\w+%", durable["hubName"])
+    assert durable["overridableExistingInstanceStates"] == "NonRunningStates"
+
+
+def test_local_settings_example_holds_every_setting_with_its_default() -> None:
+    values = json.loads((APP_ROOT / "local.settings.json.example").read_text())["Values"]
+    assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    hub_setting = json.loads((APP_ROOT / "host.json").read_text())["extensions"]["durableTask"]["hubName"].strip("%")
+    assert values[hub_setting]
+    assert load_settings(values) == Settings()
+    documented = {name for name in values if name.startswith("SINGLETON_")}
+    readme = (APP_ROOT / "README.md").read_text()
+    assert documented == set(re.findall(r"SINGLETON_[A-Z_]+[A-Z]", readme)) - {"SINGLETON_"}
+
+
+def test_requirements_hold_runtime_packages_only_with_ranges() -> None:
+    lines = [line for line in (APP_ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    names = {re.split(r"[<>=\[ ]", line)[0] for line in lines}
+    assert names == {"azure-functions", "azure-functions-durable", "azure-storage-blob", "azure-identity"}
+    assert all(">=" in line and "<" in line for line in lines)
+
+
+def test_local_settings_is_ignored_and_only_the_example_is_committed() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=APP_ROOT, capture_output=True, text=True, check=True).stdout
+    assert "local.settings.json.example" in tracked.split()
+    assert "local.settings.json" not in tracked.split()
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "local.settings.json"], cwd=APP_ROOT, capture_output=True, check=False
+    )
+    assert ignored.returncode == 0
+
+
+def test_funcignore_keeps_tests_tools_and_local_files_out_of_the_package() -> None:
+    ignored = set((APP_ROOT / ".funcignore").read_text().split())
+    for entry in ("tests", ".venv", "node_modules", "bench", "scripts", "local.settings.json", ".azurite"):
+        assert entry in ignored
+    for shipped in ("host.json", "requirements.txt", "singleton_start", "HttpStartSingle"):
+        assert shipped not in ignored
