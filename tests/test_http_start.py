@@ -341,3 +341,23 @@ async def test_lost_answer_of_a_start_over_an_instance_created_in_the_same_secon
     assert response.status_code == 202
     assert durable.calls["start"] == 1
     assert started_inputs(durable, instance_id) == [{"n": 2}]
+
+
+async def test_storage_client_is_made_once_when_the_function_loads_not_per_request(
+    load_app: LoadApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob.aio import BlobServiceClient
+
+    made: list[object] = []
+    real_factory = BlobServiceClient.from_connection_string.__func__  # type: ignore[attr-defined]
+
+    def counting_factory(cls: type[BlobServiceClient], *args: object, **kwargs: object) -> BlobServiceClient:
+        client = real_factory(cls, *args, **kwargs)
+        made.append(client)
+        return client
+
+    monkeypatch.setattr(BlobServiceClient, "from_connection_string", classmethod(counting_factory))
+    app = await load_app()
+    for _ in range(3):
+        assert (await app.post(new_instance_id())).status_code == 202
+    assert len(made) == 1
