@@ -51,6 +51,11 @@ class LeaseLocks:
         self._lease_seconds = lease_seconds
         self.calls: Counter[str] = Counter()
 
+    @property
+    def container(self) -> ContainerClient:
+        """The container the lock blobs live in."""
+        return self._container
+
     def _blob(self, task_hub: str, instance_id: str) -> BlobClient:
         return self._container.get_blob_client(lock_blob_name(task_hub, instance_id))
 

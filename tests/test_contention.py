@@ -79,7 +79,7 @@ async def test_two_hundred_starts_over_twenty_ids_start_each_once_and_ids_do_not
     durable.race_window_seconds = RACE_WINDOW_SECONDS
     ids = [new_instance_id(f"id{n:02d}") for n in range(20)]
     held_id, other_ids = ids[0], ids[1:]
-    holder = LeaseLocks(app.endpoint.locks._container, 15)
+    holder = LeaseLocks(app.endpoint.locks.container, 15)
     lease = await holder.try_acquire(TASK_HUB, held_id, timeout=5)
     assert lease is not None
 
@@ -122,7 +122,7 @@ async def test_storm_against_a_running_instance_never_takes_the_lease(
     assert (await app.post(instance_id, {"n": 0})).status_code == 202
     durable.set_status(instance_id, "Running")
     durable.latency_seconds = 0.02  # long enough for the lease to be watched while the storm runs
-    container = app.endpoint.locks._container
+    container = app.endpoint.locks.container
     acquires_before = app.endpoint.locks.calls["lease_acquire"]
 
     storm = asyncio.gather(*(app.post(instance_id, {"n": n}) for n in range(1, 101)))

@@ -189,7 +189,7 @@ async def test_lease_of_a_holder_that_died_is_taken_once_it_expires(
     lease_seconds, wait_seconds = 15, 20
     app = await load_app(SINGLETON_LOCK_WAIT_SECONDS=str(wait_seconds))
     instance_id = new_instance_id()
-    dead_holder = LeaseLocks(app.endpoint.locks._container, lease_seconds)
+    dead_holder = LeaseLocks(app.endpoint.locks.container, lease_seconds)
     before_taking = time.monotonic()
     assert await dead_holder.try_acquire(TASK_HUB, instance_id, timeout=5) is not None
 

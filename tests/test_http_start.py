@@ -12,7 +12,14 @@ import pytest
 from singleton_start.lock import LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, lease_state, started_inputs
+from tests.support.observe import (
+    ACTIVE_STATES,
+    ENDED_STATES,
+    MANAGEMENT_KEYS,
+    assert_check_status_answer,
+    lease_state,
+    started_inputs,
+)
 from tests.support.worker import invoke, start_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -24,12 +31,7 @@ async def test_new_instance_id_starts_with_the_body_as_input_and_answers_202(
     instance_id = new_instance_id()
     response = await app.post(instance_id, {"workItems": 2})
 
-    assert response.status_code == 202
-    body = body_of(response)
-    assert MANAGEMENT_KEYS <= set(body)
-    assert body["id"] == instance_id
-    assert response.headers["Location"] == body["statusQueryGetUri"]
-    assert response.headers["Retry-After"] == "10"
+    body = assert_check_status_answer(response, instance_id)
     assert body["statusQueryGetUri"].startswith("http://localhost:7071/runtime/webhooks/durabletask/instances/")
     assert started_inputs(durable, instance_id) == [{"workItems": 2}]
     assert durable.instance(instance_id)["name"] == "SingletonOrchestrator"
@@ -217,7 +219,7 @@ async def test_start_that_went_through_but_lost_its_answer_is_202_and_not_starte
 async def test_lease_is_released_after_a_start(app: StartApp, durable: DurableStandin) -> None:
     instance_id = new_instance_id()
     assert (await app.post(instance_id)).status_code == 202
-    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
     assert app.endpoint.locks.calls["lease_release"] == 1
 
 
@@ -241,7 +243,7 @@ async def test_lock_held_past_the_wait_budget_gets_503_and_starts_nothing(
 ) -> None:
     app = await load_app(SINGLETON_LOCK_WAIT_SECONDS="0.3")
     instance_id = new_instance_id()
-    other_holder = LeaseLocks(app.endpoint.locks._container, 15)
+    other_holder = LeaseLocks(app.endpoint.locks.container, 15)
     lease = await other_holder.try_acquire(TASK_HUB, instance_id, timeout=5)
     assert lease is not None
     try:
@@ -257,7 +259,7 @@ async def test_lock_held_past_the_wait_budget_gets_503_and_starts_nothing(
 async def test_waiter_answers_409_as_soon_as_the_holder_has_started(load_app: LoadApp, durable: DurableStandin) -> None:
     app = await load_app(SINGLETON_LOCK_WAIT_SECONDS="10")
     instance_id = new_instance_id()
-    other_holder = LeaseLocks(app.endpoint.locks._container, 15)
+    other_holder = LeaseLocks(app.endpoint.locks.container, 15)
     lease = await other_holder.try_acquire(TASK_HUB, instance_id, timeout=5)
     assert lease is not None
     waiter = asyncio.create_task(app.post(instance_id))

@@ -18,7 +18,14 @@ from singleton_start.start import TERMINATE_REASON
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, lease_state, started_inputs
+from tests.support.observe import (
+    ACTIVE_STATES,
+    ENDED_STATES,
+    MANAGEMENT_KEYS,
+    assert_check_status_answer,
+    lease_state,
+    started_inputs,
+)
 from tests.support.worker import load_function
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -65,12 +72,7 @@ def rows_at_start(durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> l
 
 def assert_started(response: func.HttpResponse, durable: DurableStandin, instance_id: str) -> None:
     """202 with the management links of the new instance, whose input is the request's."""
-    assert response.status_code == 202
-    body = body_of(response)
-    assert MANAGEMENT_KEYS <= set(body)
-    assert body["id"] == instance_id
-    assert response.headers["Location"] == body["statusQueryGetUri"]
-    assert response.headers["Retry-After"] == "10"
+    assert_check_status_answer(response, instance_id)
     assert "Idempotent-Replayed" not in response.headers
     assert durable.instance(instance_id)["runtimeStatus"] == "Pending"
     assert json.loads(durable.instance(instance_id)["input"]) == NEW_INPUT
@@ -170,7 +172,7 @@ async def test_active_instance_under_terminate_existing_is_terminated_with_a_rea
     assert replaced["runtimeStatus"] == "Terminated"
     assert replaced["output"] == TERMINATE_REASON
     assert durable.instance(instance_id)["executionId"] != execution_id
-    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
 @pytest.mark.parametrize("conflict", CONFLICT_POLICIES)
@@ -254,7 +256,7 @@ async def test_instance_that_does_not_reach_terminated_gets_503_after_the_bounde
     assert durable.effective_starts == []
     assert durable.instance(instance_id)["runtimeStatus"] == "Running"
     assert durable.instance(instance_id)["executionId"] == execution_id
-    assert await lease_state(app.endpoint.locks._container, TASK_HUB, instance_id) == "available"
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
 @pytest.mark.parametrize(

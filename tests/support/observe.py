@@ -47,6 +47,18 @@ def enqueued_inputs(durable: DurableStandin, instance_id: str) -> list[Any]:
     return [decoded(value) for started_id, _, value, _ in durable.enqueued_starts if started_id == instance_id]
 
 
+def assert_check_status_answer(response: func.HttpResponse, instance_id: str) -> dict[str, Any]:
+    """A 202 shaped as create_check_status_response makes it, for this instance; returns its body."""
+    assert response.status_code == 202
+    assert response.headers.get("Content-Type") == "application/json"
+    body = json.loads(response.get_body())
+    assert MANAGEMENT_KEYS <= set(body)
+    assert body["id"] == instance_id
+    assert response.headers["Location"] == body["statusQueryGetUri"]
+    assert response.headers["Retry-After"] == "10"
+    return body
+
+
 async def lease_state(container: ContainerClient, task_hub: str, instance_id: str) -> str:
     """The lease state of an ID's lock blob as storage reports it: available, leased, expired, ..."""
     properties = await container.get_blob_client(lock_blob_name(task_hub, instance_id)).get_blob_properties()
