@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -54,7 +55,7 @@ class Target:
     timeout: Callable[[], float]
 
 
-class ManageEndpoint:
+class ManageEndpoint(ABC):
     """What the three routes share: the allowlist and ID rules, the deadline, the error answers, the log line."""
 
     route: ClassVar[str]
@@ -67,9 +68,9 @@ class ManageEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
         return cls(load_settings(os.environ if env is None else env))
 
+    @abstractmethod
     async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         """The outcome's name and the answer; raises ContractError before any I/O for a bad request."""
-        raise NotImplementedError
 
     def _timeout_within(self, deadline: float) -> Callable[[], float]:
         def timeout() -> float:

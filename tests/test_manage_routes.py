@@ -542,3 +542,34 @@ async def test_each_route_logs_one_line_with_its_route_and_outcome_and_no_key(
     assert lines[0]["instanceId"] == instance_id
     assert "function-key" not in caplog.text
     assert durable.system_key not in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["terminate", "raise_event"])
+async def test_terminate_or_event_the_backend_refuses_answers_503_and_is_not_retried(
+    routes: Routes, durable: DurableStandin, kind: str
+) -> None:
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+    durable.inject_fault(kind, "error")
+
+    if kind == "terminate":
+        response = await routes.terminate(instance_id)
+    else:
+        response = await routes.event(instance_id, "Stop")
+
+    assert_error(response, 503, "unavailable")
+    assert durable.calls[kind] == 1
+    assert durable.instance(instance_id)["runtimeStatus"] == "Running"
+
+
+async def test_a_broken_durable_client_binding_answers_500_internal_without_a_trace(
+    routes: Routes, caplog: pytest.LogCaptureFixture
+) -> None:
+    instance_id = new_instance_id()
+    request = route_request("GET", instance_url(instance_id), {"functionName": ORCHESTRATOR, "instanceId": instance_id})
+
+    response = await invoke(routes.functions["HttpGetStatus"], req=request, starter="{}")
+
+    body = assert_error(response, 500, "internal")
+    assert "Traceback" not in body["message"]
+    assert any(instance_id in record.getMessage() for record in caplog.records if record.levelno == logging.ERROR)
