@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.functions as func
 
-from .backend import DurableBackend
+from .backend import BackendUnavailable, DurableBackend
 from .contract import ErrorCode, _iso, error_response, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
@@ -118,8 +118,17 @@ async def act_on(
     """Run a terminate or an event only on an active instance of the named orchestrator, as the
     extension's HttpApiHandler does: a status read first, so that 404 and 410 need no guessing."""
     found = await look_up(backend, orchestrator, instance_id, timeout())
-    if isinstance(found, Active):
+    if not isinstance(found, Active):
+        return found
+    try:
         await action(timeout())
+    except BackendUnavailable:
+        # The SDK raises for the extension's 404 and 410 too: an instance that ended (or was purged)
+        # since the read gets the answer its state calls for, not 503.
+        after = await look_up(backend, orchestrator, instance_id, timeout())
+        if isinstance(after, Active):
+            raise
+        return after
     return found
 
 

@@ -573,3 +573,22 @@ async def test_a_broken_durable_client_binding_answers_500_internal_without_a_tr
     body = assert_error(response, 500, "internal")
     assert "Traceback" not in body["message"]
     assert any(instance_id in record.getMessage() for record in caplog.records if record.levelno == logging.ERROR)
+
+
+async def test_event_to_an_instance_that_ends_before_the_event_arrives_is_410_gone(
+    routes: Routes, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status read saw it Running; the extension then answers the event 410, which the SDK raises."""
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+    original = durable._handle_raise_event
+
+    async def ending_first(request: Any, event_instance_id: str, event_name: str) -> Any:
+        durable.set_status(event_instance_id, "Completed")
+        return await original(request, event_instance_id, event_name)
+
+    monkeypatch.setattr(durable, "_handle_raise_event", ending_first)
+
+    assert_error(await routes.event(instance_id, "Stop"), 410, "gone")
+    assert durable.calls["raise_event"] == 1
+    assert durable.raised_events == []
