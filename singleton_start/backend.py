@@ -12,6 +12,7 @@ import aiohttp
 import azure.functions as func
 from azure.durable_functions import DurableOrchestrationClient
 
+from .instance_status import InstanceStatus, instance_status
 from .status import Observed, UnreadableStatus, classify
 
 T = TypeVar("T")
@@ -91,3 +92,19 @@ class DurableBackend:
     async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
         """Ask the extension to terminate an active instance."""
         await self._bounded("the terminate", self._client.terminate(url_segment(instance_id), reason), timeout)
+
+    async def read_instance(self, instance_id: str, timeout: float, *, with_input: bool) -> InstanceStatus | None:
+        """The instance's full status (name, output, custom status), or None when there is none."""
+
+        async def read_full() -> InstanceStatus | None:
+            try:
+                status = await self._client.get_status(url_segment(instance_id), show_input=with_input)
+            except ValueError as error:
+                raise UnreadableStatus(str(error)) from None
+            return instance_status(status)
+
+        return await self._bounded("the status read", read_full(), timeout)
+
+    async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
+        """Send an event to an instance; the SDK raises for 404, 410 and 400, which surface as BackendUnavailable."""
+        await self._bounded("the event", self._client.raise_event(url_segment(instance_id), event_name, data), timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,10 @@ class ErrorCode(Enum):
     IDEMPOTENCY_KEY_REUSED = ("idempotency_key_reused", 422)
     INTERNAL = ("internal", 500)
     UNAVAILABLE = ("unavailable", 503)
+    NOT_FOUND = ("not_found", 404)
+    GONE = ("gone", 410)
+    INVALID_EVENT_NAME = ("invalid_event_name", 400)
+    INVALID_REASON = ("invalid_reason", 400)
 
     @property
     def code(self) -> str:
@@ -263,3 +268,48 @@ def unavailable_response() -> func.HttpResponse:
         "Storage or the Durable backend could not be used in time; retry the same request later.",
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+MAX_EVENT_NAME_LENGTH = 128
+MAX_REASON_LENGTH = 1000
+_EVENT_NAME = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_EVENT_NAME_LENGTH}}}")
+
+
+def allowed_target(function_name: str | None, instance_id: str | None, allowed: tuple[str, ...]) -> tuple[str, str]:
+    """The configured orchestrator name and the instance ID a route addresses; raises ContractError."""
+    orchestrator = resolve_orchestrator(function_name, allowed)
+    if orchestrator is None:
+        raise ContractError(
+            ErrorCode.UNKNOWN_ORCHESTRATOR,
+            f"No orchestrator named {function_name!r} can be started here; allowed: {', '.join(allowed)}.",
+        )
+    problem = validate_instance_id(instance_id)
+    if problem:
+        raise ContractError(ErrorCode.INVALID_INSTANCE_ID, problem)
+    assert instance_id is not None
+    return orchestrator, instance_id
+
+
+def validate_event_name(event_name: str | None) -> str | None:
+    """Why an event name is refused, or None when it is fine."""
+    if event_name is not None and _EVENT_NAME.fullmatch(event_name):
+        return None
+    return f"The event name must be 1 to {MAX_EVENT_NAME_LENGTH} characters of letters, digits, '_', '-' and '.'."
+
+
+def terminate_reason(query_reason: str | None, content_type: str | None, body: bytes, max_bytes: int) -> str | None:
+    """The reason a terminate request gives, from ?reason= or a JSON body {"reason": ...}; raises ContractError."""
+    reason = query_reason
+    if reason is None:
+        value = parse_input(content_type, body, max_bytes)
+        if isinstance(value, NoInput):
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("reason", ""), str):
+            raise ContractError(ErrorCode.INVALID_JSON, 'The body must be a JSON object such as {"reason": "..."}.')
+        reason = value.get("reason")
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        raise ContractError(
+            ErrorCode.INVALID_REASON,
+            f"The reason is {len(reason)} characters long; at most {MAX_REASON_LENGTH} are allowed.",
+        )
+    return reason

@@ -18,19 +18,20 @@ from .backend import DurableBackend
 from .contract import (
     ContractError,
     ErrorCode,
+    allowed_target,
     conflict_body,
     conflict_reason,
     error_response,
     existing_response,
     json_response,
     parse_input,
-    resolve_orchestrator,
     started_response,
     unavailable_response,
     validate_idempotency_key,
-    validate_instance_id,
 )
 from .lock import LeaseLocks
+from .manage import links_for
+from .request_log import log_request
 from .settings import Settings, SettingsError, load_settings
 from .start import (
     Existing,
@@ -51,6 +52,7 @@ LOG = logging.getLogger("singleton_start")
 # The storage SDK logs every HTTP call it makes at INFO; the app logs one line per request instead.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 STORAGE_CONNECTION = "AzureWebJobsStorage"
+START_ROUTE = "POST orchestrators/{functionName}/{instanceId}"
 # Every storage call is also bounded by the request's deadline; these keep one call from eating it.
 STORAGE_OPTIONS = {
     "retry_policy": LinearRetry(backoff=0.2, random_jitter_range=0, retry_total=1),
@@ -106,17 +108,7 @@ class Request:
 
 def command_for(request: Request, settings: Settings) -> StartCommand:
     """Validate a request into a start command, with no I/O; raises ContractError."""
-    orchestrator = resolve_orchestrator(request.function_name, settings.orchestrators)
-    if orchestrator is None:
-        allowed = ", ".join(settings.orchestrators)
-        raise ContractError(
-            ErrorCode.UNKNOWN_ORCHESTRATOR,
-            f"No orchestrator named {request.function_name!r} can be started here; allowed: {allowed}.",
-        )
-    problem = validate_instance_id(request.instance_id)
-    if problem:
-        raise ContractError(ErrorCode.INVALID_INSTANCE_ID, problem)
-    assert request.instance_id is not None
+    orchestrator, instance_id = allowed_target(request.function_name, request.instance_id, settings.orchestrators)
     problem = validate_idempotency_key(request.idempotency_key)
     if problem:
         raise ContractError(ErrorCode.INVALID_IDEMPOTENCY_KEY, problem)
@@ -124,7 +116,7 @@ def command_for(request: Request, settings: Settings) -> StartCommand:
     claim = None
     if request.idempotency_key is not None:
         claim = IdempotencyClaim(request.idempotency_key, request_digest(orchestrator, request.body))
-    return StartCommand(orchestrator, request.instance_id, orchestrator_input, claim)
+    return StartCommand(orchestrator, instance_id, orchestrator_input, claim)
 
 
 def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
@@ -192,7 +184,8 @@ class StartEndpoint:
                 outcome_name = "replayed"
             if isinstance(outcome, Unavailable):
                 LOG.warning("Start of instance %r unavailable: %s", command.instance_id, outcome.reason)
-            response = respond(outcome, command.instance_id, backend.management_links(req, command.instance_id))
+            links = links_for(self.settings, req, backend, command.orchestrator, command.instance_id)
+            response = respond(outcome, command.instance_id, links)
         except ContractError as error:
             response = error_response(error.error, error.message)
         except Exception:
@@ -201,17 +194,7 @@ class StartEndpoint:
             response = error_response(
                 ErrorCode.INTERNAL, "The start failed with an unexpected error; it has been logged."
             )
-        LOG.info(
-            json.dumps(
-                {
-                    "event": "singleton_start",
-                    "instanceId": request.instance_id,
-                    "orchestrator": request.function_name,
-                    "outcome": outcome_name,
-                    "status": response.status_code,
-                    "durationMs": round((time.perf_counter() - started_at) * 1000, 1),
-                },
-                ensure_ascii=False,
-            )
+        log_request(
+            START_ROUTE, request.instance_id, request.function_name, outcome_name, response.status_code, started_at
         )
         return response

@@ -29,6 +29,13 @@ class ReusePolicy(Enum):
     REJECT_DUPLICATE = "reject-duplicate"
 
 
+class ManagementLinks(Enum):
+    """Which management links answers carry: the app's own routes, or the extension's (with its system key)."""
+
+    APP = "app"
+    EXTENSION = "extension"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the start use case can be tuned with."""
@@ -44,6 +51,8 @@ class Settings:
     conflict_policy: ConflictPolicy = ConflictPolicy.REJECT
     reuse_policy: ReusePolicy = ReusePolicy.ALLOW_ENDED
     lock_container: str = "singleton-locks"
+    management_links: ManagementLinks = ManagementLinks.APP
+    use_forwarded_host: bool = False
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool) -> float:
@@ -72,6 +81,15 @@ def _choice(env: Mapping[str, str], name: str, kind: type[E], default: E) -> E:
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
         raise SettingsError(f"{name} must be one of {allowed}; got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise SettingsError(f"{name} must be one of true, false; got {raw!r}")
+    return raw == "true"
 
 
 def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -114,4 +132,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         conflict_policy=_choice(env, "SINGLETON_CONFLICT_POLICY", ConflictPolicy, defaults.conflict_policy),
         reuse_policy=_choice(env, "SINGLETON_REUSE_POLICY", ReusePolicy, defaults.reuse_policy),
+        management_links=_choice(env, "SINGLETON_MANAGEMENT_LINKS", ManagementLinks, defaults.management_links),
+        use_forwarded_host=_flag(env, "SINGLETON_USE_FORWARDED_HOST", defaults.use_forwarded_host),
     )

@@ -155,7 +155,7 @@ def test_error_responses_have_one_json_shape() -> None:
 def test_every_error_code_has_a_distinct_name_and_a_client_or_server_status() -> None:
     codes = [error.code for error in ErrorCode]
     assert len(codes) == len(set(codes))
-    assert {error.status for error in ErrorCode} <= {400, 404, 409, 413, 415, 422, 500, 503}
+    assert {error.status for error in ErrorCode} <= {400, 404, 409, 410, 413, 415, 422, 500, 503}
 
 
 def test_conflict_body_names_the_instance_and_carries_its_links() -> None:

@@ -574,3 +574,24 @@ async def test_reset_releases_hanging_requests(standin: DurableStandin, client: 
     with pytest.raises(aiohttp.ClientError):  # POST is not retried after the drop
         await asyncio.wait_for(pending, timeout=5)
     assert standin.instance("h") is None
+
+
+@pytest.mark.asyncio
+async def test_raise_event_answers_410_before_400_and_400_for_a_body_that_is_not_json(standin: DurableStandin) -> None:
+    """HttpApiHandler.HandleRaiseEventRequestAsync: 404, then 410, then the media type, then the JSON."""
+    standin.add_instance("r", ORCH, "Running")
+    standin.add_instance("done", ORCH, "Completed")
+    url = f"{standin.rpc_base_url}instances/{{}}/raiseEvent/Stop"
+    answers = []
+    async with aiohttp.ClientSession() as session:
+        for instance_id, content_type, body in [
+            ("ghost", "text/plain", b"x"),
+            ("done", "text/plain", b"x"),
+            ("r", "text/plain", b"{}"),
+            ("r", "application/json", b"{"),
+        ]:
+            headers = {"Content-Type": content_type}
+            async with session.post(url.format(instance_id), data=body, headers=headers) as response:
+                answers.append(response.status)
+    assert answers == [404, 410, 400, 400]
+    assert standin.raised_events == []

@@ -190,7 +190,14 @@ def test_staged_app_has_what_publishing_ships_and_the_test_settings(tmp_path: Pa
 
     for needed in ("host.json", "requirements.txt", "singleton_start/job.py"):
         assert (app_dir / needed).is_file(), needed
-    for function in ("HttpStartSingle", "SingletonOrchestrator", "SampleActivity"):
+    for function in (
+        "HttpStartSingle",
+        "HttpGetStatus",
+        "HttpTerminate",
+        "HttpRaiseEvent",
+        "SingletonOrchestrator",
+        "SampleActivity",
+    ):
         assert (app_dir / function / "function.json").read_text() == (APP_ROOT / function / "function.json").read_text()
     for left_out in ("tests", ".venv", "node_modules", ".git", "local.settings.json.example", "__pycache__"):
         assert not list(app_dir.rglob(left_out)), left_out

@@ -32,7 +32,7 @@ async def test_new_instance_id_starts_with_the_body_as_input_and_answers_202(
     response = await app.post(instance_id, {"workItems": 2})
 
     body = assert_check_status_answer(response, instance_id)
-    assert body["statusQueryGetUri"].startswith("http://localhost:7071/runtime/webhooks/durabletask/instances/")
+    assert body["statusQueryGetUri"] == f"http://localhost:7071/api/orchestrators/SingletonOrchestrator/{instance_id}"
     assert started_inputs(durable, instance_id) == [{"workItems": 2}]
     assert durable.instance(instance_id)["name"] == "SingletonOrchestrator"
 
@@ -44,9 +44,12 @@ async def test_empty_body_starts_with_no_input(app: StartApp, durable: DurableSt
     assert started_inputs(durable, instance_id) == [None]
 
 
-async def test_202_matches_what_create_check_status_response_makes(app: StartApp, durable: DurableStandin) -> None:
+async def test_202_in_extension_mode_matches_what_create_check_status_response_makes(
+    load_app: LoadApp, durable: DurableStandin
+) -> None:
     from azure.durable_functions import DurableOrchestrationClient
 
+    app = await load_app(SINGLETON_MANAGEMENT_LINKS="extension")
     instance_id = new_instance_id()
     response = await app.post(instance_id)
     reference = DurableOrchestrationClient(durable.starter_binding()).create_check_status_response(
@@ -314,7 +317,8 @@ async def test_one_structured_log_line_per_request(
         ("invalid", 400),
     ]
     for line in lines:
-        assert set(line) == {"event", "instanceId", "orchestrator", "outcome", "status", "durationMs"}
+        assert set(line) == {"event", "route", "instanceId", "orchestrator", "outcome", "status", "durationMs"}
+        assert line["route"] == "POST orchestrators/{functionName}/{instanceId}"
         assert line["durationMs"] >= 0
     assert lines[0]["instanceId"] == instance_id
 

@@ -137,17 +137,14 @@ async def test_no_secret_in_any_answer_or_log_line_of_any_outcome(
         *(response.get_body().decode("utf-8", errors="replace") for response in answers),
         *(f"{name}: {value}" for response in answers for name, value in response.headers.items()),
     ]
-    # The 202 and 409 bodies carry the Durable extension's own system key in their management URLs,
-    # by design: the host builds them that way for the caller to use. It is not a secret searched for.
-    assert durable.system_key in answers[0].get_body().decode()
     secrets_searched = {
+        "Durable extension system key": durable.system_key,
         "storage account key": azurite.account_key,
         "connection string": azurite.connection_string,
         "unreachable connection string": dead_storage,
         "function key": FUNCTION_KEY,
     }
     for name, secret in secrets_searched.items():
-        assert durable.system_key not in secret
         for form in written_forms(secret):
             leaks = [text[:120] for text in searched if form in text]
             assert not leaks, f"the {name} appears in {leaks}"

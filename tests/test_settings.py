@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from singleton_start.endpoint import blob_service_from_environment
-from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings, SettingsError, load_settings
+from singleton_start.settings import (
+    ConflictPolicy,
+    ManagementLinks,
+    ReusePolicy,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -94,3 +101,30 @@ def test_identity_based_connection_by_service_uri() -> None:
     )
     assert client.url.startswith("https://other.blob.core.windows.net")
     assert type(client.credential).__name__ == "DefaultAzureCredential"
+
+
+def test_answers_carry_the_apps_own_links_and_ignore_forwarded_headers_by_default() -> None:
+    settings = load_settings({})
+    assert settings.management_links is ManagementLinks.APP
+    assert settings.use_forwarded_host is False
+
+
+def test_management_links_and_forwarded_host_are_read() -> None:
+    settings = load_settings({"SINGLETON_MANAGEMENT_LINKS": " Extension ", "SINGLETON_USE_FORWARDED_HOST": "TRUE"})
+    assert settings.management_links is ManagementLinks.EXTENSION
+    assert settings.use_forwarded_host is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("SINGLETON_MANAGEMENT_LINKS", "both", "app, extension"),
+        ("SINGLETON_USE_FORWARDED_HOST", "yes", "true, false"),
+        ("SINGLETON_USE_FORWARDED_HOST", "1", "true, false"),
+    ],
+)
+def test_bad_link_settings_fail_naming_the_setting_and_the_allowed_values(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+    assert name in str(raised.value)
+    assert fragment in str(raised.value)

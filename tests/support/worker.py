@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import azure.functions as func
+
+from tests.support.no_master_key import assert_no_master_key, serves_app_links, system_key_of
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_BASE_URL = "http://localhost:7071"
@@ -60,6 +62,9 @@ async def invoke(function: LoadedFunction, **bindings: Any) -> Any:
     result = function.main(**bindings)
     if inspect.isawaitable(result):
         result = await result
+    # Held for every answer of every test: in app mode no caller is handed the master key.
+    if isinstance(result, func.HttpResponse) and serves_app_links(function.module):
+        assert_no_master_key(result, system_key_of(bindings.get("starter", "")))
     return result
 
 
@@ -79,4 +84,18 @@ def start_request(
         params=dict(params or {}),
         route_params={"functionName": function_name, "instanceId": instance_id},
         body=body,
+    )
+
+
+def route_request(
+    method: str,
+    url: str,
+    route_params: Mapping[str, str],
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+) -> func.HttpRequest:
+    """The HttpRequest the worker builds for any route: query parameters decoded from the URL."""
+    params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    return func.HttpRequest(
+        method, url, headers=dict(headers or {}), params=params, route_params=dict(route_params), body=body
     )

@@ -1,0 +1,179 @@
+"""The status, terminate and event routes: request in, one use-case run, one JSON answer and one log line out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import azure.functions as func
+from azure.durable_functions import DurableOrchestrationClient
+
+from .backend import BackendUnavailable, DurableBackend
+from .contract import (
+    ContractError,
+    ErrorCode,
+    NoInput,
+    allowed_target,
+    error_response,
+    parse_input,
+    terminate_reason,
+    unavailable_response,
+    validate_event_name,
+)
+from .manage import (
+    Active,
+    Ended,
+    Found,
+    act_on,
+    acted_response,
+    links_for,
+    look_up,
+    not_found_response,
+    status_response,
+)
+from .request_log import log_request
+from .settings import Settings, load_settings
+
+LOG = logging.getLogger("singleton_start")
+DEFAULT_TERMINATE_REASON = "Terminated on request."
+
+
+@dataclass(frozen=True)
+class Target:
+    """The allowlisted instance a request addresses, with what answering about it needs."""
+
+    orchestrator: str
+    instance_id: str
+    backend: DurableBackend
+    links: dict[str, str]
+    timeout: Callable[[], float]
+
+
+class ManageEndpoint(ABC):
+    """What the three routes share: the allowlist and ID rules, the deadline, the error answers, the log line."""
+
+    route: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
+        """Read and check every setting now, so a bad one fails the function at load."""
+        return cls(load_settings(os.environ if env is None else env))
+
+    @abstractmethod
+    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+        """The outcome's name and the answer; raises ContractError before any I/O for a bad request."""
+
+    def _timeout_within(self, deadline: float) -> Callable[[], float]:
+        def timeout() -> float:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise BackendUnavailable("the request's deadline passed")
+            return min(self.settings.backend_timeout_seconds, left)
+
+        return timeout
+
+    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+        started_at = time.perf_counter()
+        function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
+        outcome = "invalid"
+        try:
+            orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
+            backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
+            links = links_for(self.settings, req, backend, orchestrator, instance_id)
+            deadline = started_at + self.settings.request_timeout_seconds
+            target = Target(orchestrator, instance_id, backend, links, self._timeout_within(deadline))
+            outcome, response = await self.answer(req, target)
+        except ContractError as error:
+            response = error_response(error.error, error.message)
+        except BackendUnavailable as error:
+            outcome = "unavailable"
+            LOG.warning("%s for instance %r unavailable: %s", self.route, instance_id, error)
+            response = unavailable_response()
+        except Exception:
+            outcome = "internal"
+            LOG.exception("%s for instance %r failed with a bug", self.route, instance_id)
+            response = error_response(
+                ErrorCode.INTERNAL, "The request failed with an unexpected error; it has been logged."
+            )
+        log_request(self.route, instance_id, function_name, outcome, response.status_code, started_at)
+        return response
+
+
+def _show_input(req: func.HttpRequest) -> bool:
+    """?showInput=true, read as the extension reads it (bool.TryParse: true or false, any case)."""
+    return (req.params.get("showInput") or "").strip().lower() == "true"
+
+
+class StatusEndpoint(ManageEndpoint):
+    """HttpGetStatus: an allowlisted instance's status, in the shape pollers follow."""
+
+    route = "GET orchestrators/{functionName}/{instanceId}"
+
+    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+        with_input = _show_input(req)
+        found = await look_up(
+            target.backend, target.orchestrator, target.instance_id, target.timeout(), with_input=with_input
+        )
+        if isinstance(found, Active):
+            return "active", status_response(found, target.links, with_input=with_input)
+        if isinstance(found, Ended):
+            return "ended", status_response(found, target.links, with_input=with_input)
+        return "not_found", not_found_response(target.orchestrator, target.instance_id)
+
+
+ACTED_OUTCOMES = {Active: "accepted", Ended: "gone"}
+
+
+def _acted_outcome(found: Found) -> str:
+    return ACTED_OUTCOMES.get(type(found), "not_found")
+
+
+class TerminateEndpoint(ManageEndpoint):
+    """HttpTerminate: stop an active allowlisted instance, with an optional reason."""
+
+    route = "POST orchestrators/{functionName}/{instanceId}/terminate"
+
+    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+        reason = terminate_reason(
+            req.params.get("reason"),
+            req.headers.get("content-type"),
+            req.get_body() or b"",
+            self.settings.max_input_bytes,
+        )
+
+        async def terminate(timeout: float) -> None:
+            await target.backend.terminate(target.instance_id, reason or DEFAULT_TERMINATE_REASON, timeout)
+
+        found = await act_on(target.backend, target.orchestrator, target.instance_id, target.timeout, terminate)
+        return _acted_outcome(found), acted_response(found, target.orchestrator, target.instance_id, target.links)
+
+
+class EventEndpoint(ManageEndpoint):
+    """HttpRaiseEvent: send an event, with a JSON body as its data, to an active allowlisted instance."""
+
+    route = "POST orchestrators/{functionName}/{instanceId}/events/{eventName}"
+
+    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+        event_name = req.route_params.get("eventName")
+        problem = validate_event_name(event_name)
+        if problem:
+            raise ContractError(ErrorCode.INVALID_EVENT_NAME, problem)
+        assert event_name is not None
+        data: Any = parse_input(req.headers.get("content-type"), req.get_body() or b"", self.settings.max_input_bytes)
+        if isinstance(data, NoInput):
+            data = None
+
+        async def send(timeout: float) -> None:
+            await target.backend.raise_event(target.instance_id, event_name, data, timeout)
+
+        found = await act_on(target.backend, target.orchestrator, target.instance_id, target.timeout, send)
+        return _acted_outcome(found), acted_response(found, target.orchestrator, target.instance_id, target.links)
