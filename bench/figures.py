@@ -182,6 +182,14 @@ def concurrent_rows(scenarios: dict[str, dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def call_costs_line(costs: dict[str, float]) -> str:
+    return (
+        f"One call alone: status read {costs['status_read_ms']:.2f} ms (stand-in); blob read "
+        f"{costs['blob_read_ms']:.2f} ms through the proxy, {costs['blob_read_direct_ms']:.2f} ms straight to Azurite "
+        f"of which {costs['blob_read_direct_cpu_ms']:.2f} ms CPU in this process (the storage SDK)."
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     settings = report["settings"]
     rows = [["target", "measured", "limit", "result"]]
@@ -193,6 +201,7 @@ def render(report: dict[str, Any]) -> str:
             f"{settings['storage_ms']:g} ms per storage operation (backend at the stand-in, blob at the proxy); "
             f"{settings['requests']} requests per one-at-a-time scenario, {settings['rounds']} rounds per "
             "concurrent one.",
+            call_costs_line(report["call_costs"]),
             "",
             table(scenario_rows(report["scenarios"])),
             "(cpu ms: the app's or sample's process per request, stand-in and proxy apart; "

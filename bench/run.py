@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+from azure.durable_functions import DurableOrchestrationClient
 from azure.durable_functions.models.utils import http_utils
+from azure.storage.blob.aio import BlobServiceClient
 
 from bench.backends import Backends
 from bench.figures import Measured, render, targets
@@ -212,6 +214,22 @@ class Bench:
             "spread_keyed_app": await self.spread(app, with_key=True),
         }
 
+    async def call_costs(self, direct_blob: str, proxied_blob: str) -> dict[str, float]:
+        """Time and CPU of one storage call alone, to read the scenarios by: a status read, a blob read with and
+        without the proxy's latency (the latter is Azurite's and the storage SDK's own time)."""
+        self.clear()
+        client = DurableOrchestrationClient(self.starter)
+        costs = await mean_cost(lambda: client.get_status(new_id("absent")), self.options.requests)
+        figures = {"status_read_ms": costs[0], "status_read_cpu_ms": costs[1]}
+        for name, connection_string in (("blob_read", proxied_blob), ("blob_read_direct", direct_blob)):
+            async with BlobServiceClient.from_connection_string(connection_string) as service:
+                container = service.get_container_client("bench-costs")
+                await container.create_container()
+                costs = await mean_cost(container.get_container_properties, self.options.requests)
+                await container.delete_container()
+            figures |= {f"{name}_ms": costs[0], f"{name}_cpu_ms": costs[1]}
+        return figures
+
     async def profile(self, path: Path) -> dict[str, Any]:
         """CPU profile of fresh starts through the app, one at a time."""
         self.clear()
@@ -228,12 +246,25 @@ class Bench:
         return write_profile(profiler, starts, cpu_seconds, blob_ops, path)
 
 
-def load_app(blob_port: int, account_key: str) -> LoadedFunction:
-    """HttpStartSingle loaded as the worker loads it, its AzureWebJobsStorage blob endpoint the delay proxy."""
-    connection_string = (
+async def mean_cost(call: Callable[[], Awaitable[object]], count: int) -> tuple[float, float]:
+    """Mean wall and CPU milliseconds of ``count`` calls, one after another, after one to warm up."""
+    await call()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        await call()
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    return round(wall / count * 1000, 3), round(cpu / count * 1000, 3)
+
+
+def blob_connection_string(blob_port: int, account_key: str) -> str:
+    return (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={account_key};"
         f"BlobEndpoint=http://127.0.0.1:{blob_port}/{ACCOUNT};"
     )
+
+
+def load_app(connection_string: str) -> LoadedFunction:
+    """HttpStartSingle loaded as the worker loads it, with the given AzureWebJobsStorage."""
     previous = os.environ.get("AzureWebJobsStorage")
     os.environ["AzureWebJobsStorage"] = connection_string
     try:
@@ -245,12 +276,16 @@ def load_app(blob_port: int, account_key: str) -> LoadedFunction:
             os.environ["AzureWebJobsStorage"] = previous
 
 
-async def measure(options: Options, backends: Backends, app: LoadedFunction) -> tuple[dict, dict]:
+async def measure(options: Options, azurite: Azurite, backends: Backends, app: LoadedFunction) -> dict[str, Any]:
+    """Call costs, scenarios and profile, in that order, after a warm-up."""
     bench = Bench(options, backends, app)
+    proxied_blob = blob_connection_string(backends.endpoints.blob_port, azurite.account_key)
     await bench.warm_up()
-    scenarios = await bench.scenarios()
-    profile = await bench.profile(options.out.with_name(PROFILE_NAME))
-    return scenarios, profile
+    return {
+        "call_costs": await bench.call_costs(azurite.connection_string, proxied_blob),
+        "scenarios": await bench.scenarios(),
+        "profile": await bench.profile(options.out.with_name(PROFILE_NAME)),
+    }
 
 
 async def run(options: Options) -> dict[str, Any]:
@@ -261,10 +296,10 @@ async def run(options: Options) -> dict[str, Any]:
     try:
         backends = Backends(azurite.port, options.storage_ms / 1000)
         try:
-            app = load_app(backends.endpoints.blob_port, azurite.account_key)
+            app = load_app(blob_connection_string(backends.endpoints.blob_port, azurite.account_key))
             try:
                 async with asyncio.timeout(options.timeout_seconds):
-                    scenarios, profile = await measure(options, backends, app)
+                    measured = await measure(options, azurite, backends, app)
             finally:
                 await app.module.endpoint.close()
         finally:
@@ -282,9 +317,8 @@ async def run(options: Options) -> dict[str, Any]:
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "run_seconds": round(time.perf_counter() - began, 1),
         },
-        "scenarios": scenarios,
-        "targets": targets(scenarios, options.storm_size, spread_requests, options.spread_ids),
-        "profile": profile,
+        **measured,
+        "targets": targets(measured["scenarios"], options.storm_size, spread_requests, options.spread_ids),
     }
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(report, indent=2) + "\n")
