@@ -15,8 +15,9 @@ them) and terminate takes effect immediately instead of via a queued message.
 
 ``storage_op_seconds`` charges each storage round trip an API call makes in the real backend:
 a status read is one table query (``AzureTableTrackingStore.GetStateAsync``); a start is three
-(``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync``: the duplicate check's status
-read, the control-queue message, then ``SetNewExecutionAsync``'s tracking-table write); a terminate
+(``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync``: the duplicate check's
+``FetchInstanceStatusAsync``, the control-queue message ``ControlQueue.AddMessageAsync``, then the
+tracking-table write ``SetNewExecutionAsync``; a refused duplicate stops after the first); a terminate
 or an event is two (``HttpApiHandler.HandleTerminateInstanceRequestAsync`` and
 ``HandleRaiseEventRequestAsync`` read the status, then ``TerminateAsync``/``RaiseEventAsync``
 send one queue message).  ``storage_ops`` counts them by API call.
