@@ -88,7 +88,9 @@ def ratio(scenarios: dict[str, dict[str, Any]], app: str, naive: str, figure: st
     return float(scenarios[app]["latency_ms"][figure] / scenarios[naive]["latency_ms"][figure])
 
 
-def targets(scenarios: dict[str, dict[str, Any]], storm_size: int, spread_requests: int, spread_ids: int) -> list[dict]:
+def targets(
+    scenarios: dict[str, dict[str, Any]], storm_size: int, spread_requests: int, spread_ids: int
+) -> list[dict[str, Any]]:
     """The targets, each a ratio to the naive sample in the same run (p50, one request at a time unless said)."""
     return [
         target("fresh ID: app p50 / naive p50", ratio(scenarios, "fresh_app", "fresh_naive", "p50"), "<=", 1.6, "x"),

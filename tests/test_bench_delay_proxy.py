@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
-from bench.delay_proxy import RequestHeads, blob_op_kind
+import pytest
+
+from bench.delay_proxy import DelayProxy, RequestHeads, blob_op_kind
 
 BLOB = "/devstoreaccount1/singleton-locks/testhubname/ab12"
 
@@ -37,3 +40,35 @@ def test_request_heads_split_across_chunks_with_bodies_are_counted_once_each() -
         heads.feed(stream[start : start + 7])
 
     assert ops == {"record": 1, "lease": 1}
+
+
+@pytest.mark.asyncio
+async def test_proxy_forwards_every_chunk_in_order_counts_each_request_and_passes_the_answer_back() -> None:
+    received: list[bytes] = []
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while chunk := await reader.read(1024):
+            received.append(chunk)
+        writer.write(b"answer")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+    proxy = DelayProxy(server.sockets[0].getsockname()[1], 0.01)
+    port = await proxy.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        requests = [f"HEAD {BLOB} HTTP/1.1\r\nContent-Length: 0\r\n\r\n".encode() for _ in range(3)]
+        for request in requests:
+            writer.write(request)
+            await writer.drain()
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    finally:
+        await proxy.stop()
+        server.close()
+
+    assert b"".join(received) == b"".join(requests)
+    assert answer == b"answer"
+    assert proxy.ops == {"record": 3}
