@@ -23,6 +23,8 @@ ONE_AT_A_TIME = {
     "duplicate_keyed_app",
 }
 CONCURRENT = {"storm_app", "storm_naive", "spread_app", "spread_naive", "storm_keyed_app", "spread_keyed_app"}
+CALLS = ("status_read", "blob_read", "blob_read_direct")
+CALL_COSTS = {f"{call}_{unit}" for call in CALLS for unit in ("ms", "cpu_ms")}
 OP_KINDS = {"status", "start", "lease", "record", "other", "total"}
 TARGETS = [
     "fresh ID: app p50 / naive p50",
@@ -53,6 +55,8 @@ async def test_quick_bench_writes_every_scenario_figure_target_and_profile(tmp_p
 
     assert json.loads(out.read_text()) == report
     assert report["settings"]["storage_ms"] == 5.0
+    assert set(report["call_costs"]) == CALL_COSTS
+    assert all(is_number(value) for value in report["call_costs"].values())
     assert set(report["scenarios"]) == ONE_AT_A_TIME | CONCURRENT
     for name, figures in report["scenarios"].items():
         assert figures["requests"] > 0, name
