@@ -1,27 +1,28 @@
-"""What a singleton start costs next to the check-then-start sample, and what storms of duplicates cost.
+"""What a singleton start costs next to the check-then-start sample, with the real backend's storage costs.
 
 Runs HttpStartSingle in-process, as the worker calls it, against a private Azurite and the Durable API
-stand-in on loopback; the stand-in waits a fixed latency on every call so that the figures follow round
-trips more than this machine's noise. Prints a table and writes the same figures as JSON.
+stand-in on loopback. Every storage operation costs the same latency on both sides: the stand-in
+charges it per storage operation of each API call, and a delay proxy in front of Azurite's blob port
+charges it per blob request. The stand-in and the proxy run in a child process, so the CPU figures are
+the app's own. Prints a table and writes the same figures as JSON.
 
-    python -m bench.run [--latency-ms 2] [--requests 200] [--rounds 10] [--out PATH] [--quick]
+    python -m bench.run [--storage-ms 5] [--requests 100] [--rounds 5] [--out PATH] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
-import math
 import os
 import platform
 import sys
 import time
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,27 +30,32 @@ from typing import Any
 import azure.functions as func
 from azure.durable_functions import DurableOrchestrationClient
 from azure.durable_functions.models.utils import http_utils
+from azure.storage.blob.aio import BlobServiceClient
 
-from tests.support.azurite import Azurite
-from tests.support.durable_standin import DurableStandin
+from bench.backends import Backends
+from bench.figures import Measured, render, targets
+from bench.profiling import write_profile
+from tests.support.azurite import ACCOUNT, Azurite
 from tests.support.naive_start import naive_main
 from tests.support.worker import LoadedFunction, invoke, load_function, start_request
 
 ORCHESTRATOR = "SingletonOrchestrator"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
-SPREAD_PER_ID = 4  # (e): concurrent POSTs for each of the IDs started at once
+PROFILE_NAME = "profile-fresh-start.txt"
+SPREAD_PER_ID = 4  # concurrent POSTs for each of the IDs started at once
 
 Handler = Callable[[func.HttpRequest, str], Awaitable[func.HttpResponse]]
+Post = tuple[str, str | None]  # instance ID, Idempotency-Key
 
 
 @dataclass(frozen=True)
 class Options:
-    latency_ms: float
-    race_window_ms: float
+    storage_ms: float
     requests: int
     rounds: int
     storm_size: int
     spread_ids: int
+    profile_starts: int
     warmup: int
     timeout_seconds: float
     out: Path
@@ -57,135 +63,67 @@ class Options:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--latency-ms", type=float, default=2.0, help="latency the stand-in adds to each call")
-    parser.add_argument(
-        "--race-window-ms",
-        type=float,
-        default=0.0,
-        help="stand-in time between a start's duplicate check and its write (0: the check and write are atomic)",
-    )
-    parser.add_argument("--requests", type=int, help="requests in each sequential scenario (default 200; quick 10)")
-    parser.add_argument("--rounds", type=int, help="rounds of each concurrent scenario (default 10; quick 1)")
-    parser.add_argument("--storm-size", type=int, default=50, help="concurrent POSTs for one new ID in (d)")
-    parser.add_argument("--spread-ids", type=int, default=50, help=f"IDs in (e), each POSTed {SPREAD_PER_ID} times")
-    parser.add_argument("--timeout", type=float, default=300.0, help="hard limit on the whole run, in seconds")
+    parser.add_argument("--storage-ms", type=float, default=5.0, help="latency of one storage operation")
+    parser.add_argument("--requests", type=int, help="requests in each one-at-a-time scenario (default 100; quick 5)")
+    parser.add_argument("--rounds", type=int, help="rounds of each concurrent scenario (default 5; quick 1)")
+    parser.add_argument("--storm-size", type=int, default=50, help="concurrent POSTs for one new ID")
+    parser.add_argument("--spread-ids", type=int, default=50, help=f"IDs started at once, each POSTed {SPREAD_PER_ID}x")
+    parser.add_argument("--profile-starts", type=int, help="fresh starts profiled (default 20; quick 3)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="hard limit on the whole run, in seconds")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON figures")
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     args = parser.parse_args(argv)
-    requests = args.requests if args.requests is not None else (10 if args.quick else 200)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 10)
-    if min(requests, rounds, args.storm_size, args.spread_ids) < 1 or min(args.latency_ms, args.race_window_ms) < 0:
-        parser.error("counts must be positive, latencies not negative")
+    requests = args.requests if args.requests is not None else (5 if args.quick else 100)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
+    profile_starts = args.profile_starts if args.profile_starts is not None else (3 if args.quick else 20)
+    if min(requests, rounds, args.storm_size, args.spread_ids, profile_starts) < 1 or args.storage_ms < 0:
+        parser.error("counts must be positive, the storage latency not negative")
     if args.timeout <= 0:
         parser.error("the timeout must be positive")
     return Options(
-        latency_ms=args.latency_ms,
-        race_window_ms=args.race_window_ms,
+        storage_ms=args.storage_ms,
         requests=requests,
         rounds=rounds,
         storm_size=args.storm_size,
         spread_ids=args.spread_ids,
-        warmup=5 if args.quick else 30,
+        profile_starts=profile_starts,
+        warmup=3 if args.quick else 20,
         timeout_seconds=args.timeout,
         out=args.out,
     )
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def new_id(prefix: str) -> str:
     return f"bench-{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@dataclass
-class Measured:
-    """The raw figures of one scenario."""
-
-    latencies: list[float] = field(default_factory=list)
-    walls: list[float] = field(default_factory=list)
-    cpu_seconds: float = 0.0
-    statuses: Counter[int] = field(default_factory=Counter)
-    durable_calls: Counter[str] = field(default_factory=Counter)
-    lease_calls: Counter[str] = field(default_factory=Counter)
-    starts: dict[str, int] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        count = len(self.latencies)
-        other = sum(n for kind, n in self.durable_calls.items() if kind not in ("status", "start"))
-        lease = sum(self.lease_calls.values())
-        total = sum(self.durable_calls.values()) + lease
-        figures: dict[str, Any] = {
-            "requests": count,
-            "latency_ms": {
-                "p50": round(percentile(self.latencies, 50) * 1000, 3),
-                "p99": round(percentile(self.latencies, 99) * 1000, 3),
-            },
-            "requests_per_second": round(count / sum(self.walls), 1),
-            # This process runs the app or the sample, both SDK clients and the stand-in; Azurite runs apart.
-            "cpu_ms_per_request": round(self.cpu_seconds / count * 1000, 3),
-            "round_trips_per_request": {
-                "status_reads": round(self.durable_calls["status"] / count, 3),
-                "creates": round(self.durable_calls["start"] / count, 3),
-                "lease_calls": round(lease / count, 3),
-                "other": round(other / count, 3),
-                "total": round(total / count, 3),
-            },
-            "lease_calls_by_kind": {kind: round(n / count, 3) for kind, n in sorted(self.lease_calls.items())},
-            "statuses": {str(status): n for status, n in sorted(self.statuses.items())},
-        }
-        if self.starts:  # a concurrent scenario, in rounds
-            figures["rounds"] = len(self.walls)
-            figures["round_wall_ms"] = {
-                "p50": round(percentile(self.walls, 50) * 1000, 3),
-                "p99": round(percentile(self.walls, 99) * 1000, 3),
-            }
-            figures["instances"] = dict(self.starts)
-        return figures
+def keyed(instance_ids: Sequence[str], with_key: bool) -> list[Post]:
+    """One key per distinct ID: the POSTs for one ID are retries of one request."""
+    keys = {instance_id: f"key-{uuid.uuid4().hex}" for instance_id in instance_ids}
+    return [(instance_id, keys[instance_id] if with_key else None) for instance_id in instance_ids]
 
 
 class Bench:
-    """The app and the naive sample on one stand-in, measured scenario by scenario."""
+    """The app and the naive sample on one set of backends, measured scenario by scenario."""
 
-    def __init__(self, options: Options, standin: DurableStandin, app: LoadedFunction) -> None:
+    def __init__(self, options: Options, backends: Backends, app: LoadedFunction) -> None:
         self.options = options
-        self.standin = standin
+        self.backends = backends
         self.app = app
-        self.starter = standin.starter_binding()
-
-    @property
-    def locks_calls(self) -> Counter[str]:
-        return self.app.module.endpoint.locks.calls
+        self.starter = backends.endpoints.starter
 
     async def app_handler(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         return await invoke(self.app, req=req, starter=starter)
 
     def clear(self) -> None:
-        """No instances and no counts from the scenario before; latency set again after the reset."""
-        self.standin.reset()
-        self.standin.latency_seconds = self.options.latency_ms / 1000
-        self.standin.race_window_seconds = self.options.race_window_ms / 1000
-        self.locks_calls.clear()
+        """No instances and no counts from the scenario before."""
+        self.backends.reset()
         gc.collect()
 
-    def collect(self, measured: Measured, *, ids: int | None = None) -> Measured:
-        measured.durable_calls = Counter(self.standin.calls)
-        measured.lease_calls = Counter(self.locks_calls)
-        if ids is not None:
-            measured.starts = {
-                "ids": ids,
-                "effective_starts": len(self.standin.effective_starts),
-                "accepted_starts": self.standin.accepted_starts,
-                "enqueued_starts": len(self.standin.enqueued_starts),
-            }
-        return measured
-
-    async def post(self, handler: Handler, instance_id: str, measured: Measured) -> None:
-        body = json.dumps({"requestedBy": "bench"}).encode()
-        request = start_request(ORCHESTRATOR, instance_id, body, {"Content-Type": "application/json"})
+    async def post(self, handler: Handler, post: Post, measured: Measured) -> None:
+        instance_id, key = post
+        headers = {"Content-Type": "application/json"} | ({"Idempotency-Key": key} if key else {})
+        request = start_request(ORCHESTRATOR, instance_id, json.dumps({"requestedBy": "bench"}).encode(), headers)
         began = time.perf_counter()
         try:
             status = (await handler(request, self.starter)).status_code
@@ -194,19 +132,20 @@ class Bench:
         measured.latencies.append(time.perf_counter() - began)
         measured.statuses[status] += 1
 
-    async def sequential(self, handler: Handler, instance_ids: Iterable[str]) -> Measured:
+    async def one_at_a_time(self, handler: Handler, posts: Sequence[Post]) -> Measured:
         measured = Measured()
         began, cpu_began = time.perf_counter(), time.process_time()
-        for instance_id in instance_ids:
-            await self.post(handler, instance_id, measured)
+        for post in posts:
+            await self.post(handler, post, measured)
         measured.walls.append(time.perf_counter() - began)
         measured.cpu_seconds += time.process_time() - cpu_began
+        measured.counts = self.backends.counts()
         return measured
 
-    async def burst(self, handler: Handler, instance_ids: Sequence[str], measured: Measured) -> None:
+    async def burst(self, handler: Handler, posts: Sequence[Post], measured: Measured) -> None:
         """All the POSTs at once; the round lasts until the last one has answered."""
         began, cpu_began = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(self.post(handler, instance_id, measured) for instance_id in instance_ids))
+        await asyncio.gather(*(self.post(handler, post, measured) for post in posts))
         measured.walls.append(time.perf_counter() - began)
         measured.cpu_seconds += time.process_time() - cpu_began
 
@@ -214,196 +153,118 @@ class Bench:
         """Open connection pools, create the lock container and import lazily loaded code."""
         self.clear()
         for handler in (self.app_handler, naive_main):
-            await self.sequential(handler, [new_id("warm") for _ in range(self.options.warmup)])
-            await self.burst(handler, [new_id("warm") for _ in range(2)] * 10, Measured())
+            for with_key in (False, True):
+                await self.one_at_a_time(handler, keyed([new_id("warm") for _ in range(self.options.warmup)], with_key))
+                await self.burst(handler, keyed([new_id("warm") for _ in range(4)] * 10, with_key), Measured())
 
-    async def call_costs(self) -> dict[str, float]:
-        """Mean time of one call to each backend alone, to read the scenarios by."""
+    async def fresh(self, handler: Handler, with_key: bool = False) -> dict[str, Any]:
+        """One new ID after another."""
         self.clear()
-        client = DurableOrchestrationClient(self.starter)
-        locks = self.app.module.endpoint.locks
-        count = self.options.requests
-        began = time.perf_counter()
-        for _ in range(count):
-            await client.get_status(new_id("absent"))
-        status_seconds = (time.perf_counter() - began) / count
-        instance_id = new_id("cost")
+        posts = keyed([new_id("fresh") for _ in range(self.options.requests)], with_key)
+        return (await self.one_at_a_time(handler, posts)).summary()
 
-        async def take_and_release() -> None:
-            lease = await locks.try_acquire(self.standin.task_hub, instance_id, 5.0)
-            assert lease is not None, "nobody else holds this lease"
-            await locks.release(lease)
-
-        await take_and_release()  # creates the lock blob
-        began = time.perf_counter()
-        for _ in range(count):
-            await take_and_release()
-        lease_seconds = (time.perf_counter() - began) / (2 * count)
-        return {"status_read_ms": round(status_seconds * 1000, 3), "lease_call_ms": round(lease_seconds * 1000, 3)}
-
-    async def fresh(self, handler: Handler) -> dict[str, Any]:
-        """(a)/(b): one fresh ID after another."""
+    async def restart(self, handler: Handler, with_key: bool = False) -> dict[str, Any]:
+        """One Completed ID after another: the ended instance is replaced."""
         self.clear()
-        measured = await self.sequential(handler, [new_id("fresh") for _ in range(self.options.requests)])
-        return self.collect(measured).summary()
+        instance_ids = [new_id("ended") for _ in range(self.options.requests)]
+        self.backends.seed((instance_id, "Completed") for instance_id in instance_ids)
+        return (await self.one_at_a_time(handler, keyed(instance_ids, with_key))).summary()
 
-    async def duplicate(self) -> dict[str, Any]:
-        """(c): POSTs for an ID whose instance is running."""
+    async def duplicate(self, handler: Handler, with_key: bool = False) -> dict[str, Any]:
+        """POSTs, one after another, for an ID whose instance is running."""
         self.clear()
         instance_id = new_id("running")
-        self.standin.add_instance(instance_id, ORCHESTRATOR, "Running", json.dumps({"requestedBy": "first"}))
-        measured = await self.sequential(self.app_handler, [instance_id] * self.options.requests)
-        return self.collect(measured).summary()
+        self.backends.seed([(instance_id, "Running")])
+        posts = [(instance_id, f"key-{uuid.uuid4().hex}" if with_key else None) for _ in range(self.options.requests)]
+        return (await self.one_at_a_time(handler, posts)).summary()
 
-    async def storm(self, handler: Handler) -> dict[str, Any]:
-        """(d): concurrent POSTs (50) for one new ID, a fresh ID each round."""
+    async def concurrent(self, handler: Handler, ids: int, per_id: int, with_key: bool) -> dict[str, Any]:
+        """Rounds of concurrent POSTs over new IDs, the POSTs for one ID side by side as retries come."""
         self.clear()
-        measured = Measured()
+        measured = Measured(ids=ids * self.options.rounds)
         for _ in range(self.options.rounds):
-            await self.burst(handler, [new_id("storm")] * self.options.storm_size, measured)
-        return self.collect(measured, ids=self.options.rounds).summary()
+            instance_ids = [new_id("burst") for _ in range(ids)]
+            await self.burst(handler, keyed([each for each in instance_ids for _ in range(per_id)], with_key), measured)
+        measured.counts = self.backends.counts()
+        return measured.summary()
 
-    async def spread(self, handler: Handler) -> dict[str, Any]:
-        """(e): concurrent starts over new IDs (200 over 50), the POSTs for one ID side by side as retries come."""
+    async def storm(self, handler: Handler, with_key: bool = False) -> dict[str, Any]:
+        return await self.concurrent(handler, 1, self.options.storm_size, with_key)
+
+    async def spread(self, handler: Handler, with_key: bool = False) -> dict[str, Any]:
+        return await self.concurrent(handler, self.options.spread_ids, SPREAD_PER_ID, with_key)
+
+    async def scenarios(self) -> dict[str, dict[str, Any]]:
+        app, naive = self.app_handler, naive_main
+        return {
+            "fresh_app": await self.fresh(app),
+            "fresh_naive": await self.fresh(naive),
+            "restart_app": await self.restart(app),
+            "restart_naive": await self.restart(naive),
+            "duplicate_app": await self.duplicate(app),
+            "duplicate_naive": await self.duplicate(naive),
+            "storm_app": await self.storm(app),
+            "storm_naive": await self.storm(naive),
+            "spread_app": await self.spread(app),
+            "spread_naive": await self.spread(naive),
+            "fresh_keyed_app": await self.fresh(app, with_key=True),
+            "restart_keyed_app": await self.restart(app, with_key=True),
+            "duplicate_keyed_app": await self.duplicate(app, with_key=True),
+            "storm_keyed_app": await self.storm(app, with_key=True),
+            "spread_keyed_app": await self.spread(app, with_key=True),
+        }
+
+    async def call_costs(self, direct_blob: str, proxied_blob: str) -> dict[str, float]:
+        """Time and CPU of one storage call alone, to read the scenarios by: a status read, a blob read with and
+        without the proxy's latency (the latter is Azurite's and the storage SDK's own time)."""
         self.clear()
+        client = DurableOrchestrationClient(self.starter)
+        costs = await mean_cost(lambda: client.get_status(new_id("absent")), self.options.requests)
+        figures = {"status_read_ms": costs[0], "status_read_cpu_ms": costs[1]}
+        for name, connection_string in (("blob_read", proxied_blob), ("blob_read_direct", direct_blob)):
+            async with BlobServiceClient.from_connection_string(connection_string) as service:
+                container = service.get_container_client("bench-costs")
+                await container.create_container()
+                costs = await mean_cost(container.get_container_properties, self.options.requests)
+                await container.delete_container()
+            figures |= {f"{name}_ms": costs[0], f"{name}_cpu_ms": costs[1]}
+        return figures
+
+    async def profile(self, path: Path) -> dict[str, Any]:
+        """CPU profile of fresh starts through the app, one at a time."""
+        self.clear()
+        starts = self.options.profile_starts
+        profiler = cProfile.Profile()
         measured = Measured()
-        for _ in range(self.options.rounds):
-            instance_ids = [new_id("spread") for _ in range(self.options.spread_ids)]
-            await self.burst(handler, [each for each in instance_ids for _ in range(SPREAD_PER_ID)], measured)
-        return self.collect(measured, ids=self.options.spread_ids * self.options.rounds).summary()
+        cpu_began = time.process_time()
+        profiler.enable()
+        for post in keyed([new_id("profile") for _ in range(starts)], False):
+            await self.post(self.app_handler, post, measured)
+        profiler.disable()
+        cpu_seconds = time.process_time() - cpu_began
+        blob_ops = sum(self.backends.counts()["blob"].values())
+        return write_profile(profiler, starts, cpu_seconds, blob_ops, path)
 
 
-def target(name: str, measured: float, relation: str, limit: float, unit: str) -> dict[str, Any]:
-    """One target with its measured value; a miss says by how much."""
-    met = {"==": measured == limit, "<=": measured <= limit, ">=": measured >= limit}[relation]
-    entry: dict[str, Any] = {
-        "target": name,
-        "measured": round(measured, 3),
-        "relation": relation,
-        "limit": round(limit, 3),
-        "unit": unit,
-        "result": "PASS" if met else "MISS",
-    }
-    if not met:
-        entry["miss_by"] = round(abs(measured - limit), 3)
-        entry["miss_by_percent"] = round(abs(measured - limit) / limit * 100, 1) if limit else None
-    return entry
+async def mean_cost(call: Callable[[], Awaitable[object]], count: int) -> tuple[float, float]:
+    """Mean wall and CPU milliseconds of ``count`` calls, one after another, after one to warm up."""
+    await call()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        await call()
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+    return round(wall / count * 1000, 3), round(cpu / count * 1000, 3)
 
 
-def targets(scenarios: dict[str, dict[str, Any]], options: Options) -> list[dict[str, Any]]:
-    app, naive = scenarios["a_fresh_app"], scenarios["b_fresh_naive"]
-    duplicate, storm = scenarios["c_duplicate_app"], scenarios["d_storm_app"]
-    trips_app, trips_naive = app["round_trips_per_request"], naive["round_trips_per_request"]
-    return [
-        target(
-            "(c) a duplicate POST costs exactly one backend round trip",
-            duplicate["round_trips_per_request"]["total"],
-            "==",
-            1,
-            "round trips/request",
-        ),
-        target(
-            "(a) fresh start round trips <= naive's + the lock's",
-            trips_app["total"],
-            "<=",
-            trips_naive["total"] + trips_app["lease_calls"],
-            "round trips/request",
-        ),
-        target(
-            "(a) fresh start p50 <= 2.2 x naive p50",
-            app["latency_ms"]["p50"] / naive["latency_ms"]["p50"],
-            "<=",
-            2.2,
-            "x naive p50",
-        ),
-        target(
-            f"(d) {options.storm_size} concurrent POSTs for one ID finish within 3 x one fresh start",
-            storm["round_wall_ms"]["p50"] / app["latency_ms"]["p50"],
-            "<=",
-            3.0,
-            "x fresh start p50",
-        ),
-        target(
-            f"(e) {options.spread_ids * SPREAD_PER_ID} starts over {options.spread_ids} IDs reach >= 0.8 x naive req/s",
-            scenarios["e_spread_app"]["requests_per_second"] / scenarios["e_spread_naive"]["requests_per_second"],
-            ">=",
-            0.8,
-            "x naive req/s",
-        ),
-    ]
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def render(report: dict[str, Any]) -> str:
-    settings = report["settings"]
-    lines = [
-        f"Stand-in latency {settings['latency_ms']} ms/call, race window {settings['race_window_ms']} ms; "
-        f"{settings['requests']} requests per sequential scenario, {settings['rounds']} rounds per concurrent one.",
-        f"One call alone: status read {report['call_costs']['status_read_ms']:.2f} ms (stand-in), "
-        f"lease call {report['call_costs']['lease_call_ms']:.2f} ms (Azurite).",
-        "",
-    ]
-    rows = [
-        ["scenario", "requests", "p50 ms", "p99 ms", "req/s", "cpu ms", "status", "create", "lease", "total", "answers"]
-    ]
-    for name, figures in report["scenarios"].items():
-        trips = figures["round_trips_per_request"]
-        rows.append(
-            [
-                name,
-                str(figures["requests"]),
-                f"{figures['latency_ms']['p50']:.2f}",
-                f"{figures['latency_ms']['p99']:.2f}",
-                f"{figures['requests_per_second']:.0f}",
-                f"{figures['cpu_ms_per_request']:.2f}",
-                f"{trips['status_reads']:.2f}",
-                f"{trips['creates']:.2f}",
-                f"{trips['lease_calls']:.2f}",
-                f"{trips['total']:.2f}",
-                " ".join(f"{status}x{n}" for status, n in figures["statuses"].items()),
-            ]
-        )
-    lines += [
-        table(rows),
-        "(cpu ms: this process's CPU per request, stand-in included, Azurite not; "
-        "status/create/lease/total: backend round trips per request)",
-        "",
-    ]
-    rows = [["concurrent scenario", "round wall p50 ms", "round wall p99 ms", "IDs", "started", "accepted", "enqueued"]]
-    for name, figures in report["scenarios"].items():
-        if "instances" in figures:
-            instances = figures["instances"]
-            rows.append(
-                [
-                    name,
-                    f"{figures['round_wall_ms']['p50']:.2f}",
-                    f"{figures['round_wall_ms']['p99']:.2f}",
-                    str(instances["ids"]),
-                    str(instances["effective_starts"]),
-                    str(instances["accepted_starts"]),
-                    str(instances["enqueued_starts"]),
-                ]
-            )
-    lines += [table(rows), ""]
-    rows = [["target", "measured", "limit", "result"]]
-    for entry in report["targets"]:
-        result = entry["result"]
-        if result == "MISS":
-            result += f" by {entry['miss_by']:g} ({entry['miss_by_percent']:g}%)"
-        measured = f"{entry['measured']:g} {entry['unit']}"
-        rows.append([entry["target"], measured, f"{entry['relation']} {entry['limit']:g}", result])
-    lines.append(table(rows))
-    return "\n".join(lines)
+def blob_connection_string(blob_port: int, account_key: str) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={account_key};"
+        f"BlobEndpoint=http://127.0.0.1:{blob_port}/{ACCOUNT};"
+    )
 
 
 def load_app(connection_string: str) -> LoadedFunction:
-    """HttpStartSingle loaded as the worker loads it, with AzureWebJobsStorage on the bench's Azurite."""
+    """HttpStartSingle loaded as the worker loads it, with the given AzureWebJobsStorage."""
     previous = os.environ.get("AzureWebJobsStorage")
     os.environ["AzureWebJobsStorage"] = connection_string
     try:
@@ -415,23 +276,16 @@ def load_app(connection_string: str) -> LoadedFunction:
             os.environ["AzureWebJobsStorage"] = previous
 
 
-async def measure(
-    options: Options, standin: DurableStandin, app: LoadedFunction
-) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    bench = Bench(options, standin, app)
+async def measure(options: Options, azurite: Azurite, backends: Backends, app: LoadedFunction) -> dict[str, Any]:
+    """Call costs, scenarios and profile, in that order, after a warm-up."""
+    bench = Bench(options, backends, app)
+    proxied_blob = blob_connection_string(backends.endpoints.blob_port, azurite.account_key)
     await bench.warm_up()
-    call_costs = await bench.call_costs()
-    scenarios = {
-        "a_fresh_app": await bench.fresh(bench.app_handler),
-        "b_fresh_naive": await bench.fresh(naive_main),
-        "c_duplicate_app": await bench.duplicate(),
-        "d_storm_app": await bench.storm(bench.app_handler),
-        "d_storm_naive": await bench.storm(naive_main),
-        "e_spread_app": await bench.spread(bench.app_handler),
-        "e_spread_naive": await bench.spread(naive_main),
+    return {
+        "call_costs": await bench.call_costs(azurite.connection_string, proxied_blob),
+        "scenarios": await bench.scenarios(),
+        "profile": await bench.profile(options.out.with_name(PROFILE_NAME)),
     }
-    bench.clear()
-    return scenarios, call_costs
 
 
 async def run(options: Options) -> dict[str, Any]:
@@ -439,30 +293,32 @@ async def run(options: Options) -> dict[str, Any]:
     began = time.perf_counter()
     azurite = Azurite()
     azurite.start()
-    standin = DurableStandin()
     try:
-        await standin.start()
-        app = load_app(azurite.connection_string)
+        backends = Backends(azurite.port, options.storage_ms / 1000)
         try:
-            async with asyncio.timeout(options.timeout_seconds):
-                scenarios, call_costs = await measure(options, standin, app)
+            app = load_app(blob_connection_string(backends.endpoints.blob_port, azurite.account_key))
+            try:
+                async with asyncio.timeout(options.timeout_seconds):
+                    measured = await measure(options, azurite, backends, app)
+            finally:
+                await app.module.endpoint.close()
         finally:
-            await app.module.endpoint.close()
+            backends.stop()
     finally:
-        await standin.stop()
         azurite.stop()
+    spread_requests = options.spread_ids * SPREAD_PER_ID
     report = {
         "settings": {
             **{key: value for key, value in asdict(options).items() if key not in ("out", "timeout_seconds")},
             "spread_per_id": SPREAD_PER_ID,
+            "processes": "app or sample in this process; stand-in and blob delay proxy in a child; Azurite apart",
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "run_seconds": round(time.perf_counter() - began, 1),
         },
-        "call_costs": call_costs,
-        "scenarios": scenarios,
-        "targets": targets(scenarios, options),
+        **measured,
+        "targets": targets(measured["scenarios"], options.storm_size, spread_requests, options.spread_ids),
     }
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -595,3 +595,52 @@ async def test_raise_event_answers_410_before_400_and_400_for_a_body_that_is_not
                 answers.append(response.status)
     assert answers == [404, 410, 400, 400]
     assert standin.raised_events == []
+
+
+# --------------------------------------------------------------------------- storage operations
+
+
+@pytest.mark.asyncio
+async def test_status_read_is_one_storage_op_and_a_fresh_start_three(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    await client.get_status("s")
+    await client.start_new(ORCH, "s", None)
+
+    assert standin.storage_ops == {"status": 1, "start": 3}
+
+
+@pytest.mark.asyncio
+async def test_start_refused_as_duplicate_stops_after_its_status_read(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.add_instance("d", ORCH, "Running")
+
+    with pytest.raises(Exception, match="OrchestrationAlreadyExistsException"):
+        await client.start_new(ORCH, "d", None)
+
+    assert standin.storage_ops == {"start": 1}
+
+
+@pytest.mark.asyncio
+async def test_terminate_and_event_on_a_running_instance_are_two_storage_ops_each(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.add_instance("e", ORCH, "Running")
+
+    await client.raise_event("e", "Approval", {"ok": True})
+    await client.terminate("e", "done")
+
+    assert standin.storage_ops == {"raise_event": 2, "terminate": 2}
+
+
+@pytest.mark.asyncio
+async def test_storage_op_cost_is_charged_three_times_on_a_start(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.storage_op_seconds = 0.1
+    started = time.monotonic()
+
+    await client.start_new(ORCH, "slow", None)
+
+    assert time.monotonic() - started >= 0.3

@@ -12,6 +12,15 @@ Modelled on Azure/azure-functions-durable-extension ``HttpApiHandler`` /
 ``AzureTableTrackingStore.SetNewExecutionAsync``.  Deliberate simplifications: there is
 no orchestration worker, so instances stay where they are put (``set_status`` moves
 them) and terminate takes effect immediately instead of via a queued message.
+
+``storage_op_seconds`` charges each storage round trip an API call makes in the real backend:
+a status read is one table query (``AzureTableTrackingStore.GetStateAsync``); a start is three
+(``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync``: the duplicate check's
+``FetchInstanceStatusAsync``, the control-queue message ``ControlQueue.AddMessageAsync``, then the
+tracking-table write ``SetNewExecutionAsync``; a refused duplicate stops after the first); a terminate
+or an event is two (``HttpApiHandler.HandleTerminateInstanceRequestAsync`` and
+``HandleRaiseEventRequestAsync`` read the status, then ``TerminateAsync``/``RaiseEventAsync``
+send one queue message).  ``storage_ops`` counts them by API call.
 """
 
 from __future__ import annotations
@@ -76,6 +85,8 @@ class DurableStandin:
         )
         self.latency_seconds = latency_seconds
         self.race_window_seconds = 0.0
+        self.storage_op_seconds = 0.0
+        self.storage_ops: collections.Counter[str] = collections.Counter()
         self.calls: collections.Counter[str] = collections.Counter()
         self.accepted_starts = 0
         self.effective_starts: list[tuple[str, str, Any]] = []
@@ -226,10 +237,12 @@ class DurableStandin:
         self._faults.clear()
 
     def reset(self) -> None:
-        """Forget instances, counters, events and faults; latency and race window back to 0."""
+        """Forget instances, counters, events and faults; latency, race window and storage op cost back to 0."""
         self._instances.clear()
         self._etags.clear()
         self.calls.clear()
+        self.storage_ops.clear()
+        self.storage_op_seconds = 0.0
         self.accepted_starts = 0
         self.effective_starts.clear()
         self.enqueued_starts.clear()
@@ -257,6 +270,12 @@ class DurableStandin:
         self._etag_seq += 1
         self._instances[record["instanceId"]] = record
         self._etags[record["instanceId"]] = self._etag_seq
+
+    async def _storage_op(self, kind: str) -> None:
+        """One storage round trip of an API call of ``kind``: counted, and waited for when charged."""
+        self.storage_ops[kind] += 1
+        if self.storage_op_seconds > 0:
+            await asyncio.sleep(self.storage_op_seconds)
 
     def _read(self, instance_id: str) -> tuple[dict[str, Any] | None, int | None]:
         record = self._instances.get(instance_id)
@@ -504,6 +523,7 @@ class DurableStandin:
         show_input = self._bool_param(query, "showInput", True)
         show_history = self._bool_param(query, "showHistory", False)
         fail_500 = self._bool_param(query, "returnInternalServerErrorOnFailure", False)
+        await self._storage_op("status")
         record, _ = self._read(instance_id)
         if record is None:
             return self._empty(404)
@@ -545,11 +565,13 @@ class DurableStandin:
 
     async def _handle_terminate(self, request: web.Request, instance_id: str) -> web.StreamResponse:
         """HandleTerminateInstanceRequestAsync: 404 / 410 finished / 202 (applied at once)."""
+        await self._storage_op("terminate")
         record, _ = self._read(instance_id)
         if record is None:
             return self._empty(404)
         if record["runtimeStatus"] in self.COMPLETED_STATUSES:
             return self._empty(410)
+        await self._storage_op("terminate")
         reason = self._query(request).get("reason")
         record["runtimeStatus"] = "Terminated"
         record["output"] = self._parse_jtoken(reason)
@@ -581,6 +603,7 @@ class DurableStandin:
 
     async def _handle_raise_event(self, request: web.Request, instance_id: str, event_name: str) -> web.StreamResponse:
         """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON / 202."""
+        await self._storage_op("raise_event")
         record, _ = self._read(instance_id)
         if record is None:
             return self._empty(404)
@@ -593,6 +616,7 @@ class DurableStandin:
             data = self._parse_event_data(text)
         except ValueError as exc:
             return self._error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+        await self._storage_op("raise_event")
         self.raised_events.append((instance_id, event_name, data))
         return self._empty(202)
 
@@ -615,6 +639,7 @@ class DurableStandin:
             instance_id = uuid.uuid4().hex  # Guid.NewGuid().ToString("N")
 
         # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync
+        await self._storage_op("start")
         existing, etag = self._read(instance_id)
         if existing is not None and existing["runtimeStatus"] in self.DEDUPE_STATUSES:
             return self._error(
@@ -625,9 +650,11 @@ class DurableStandin:
             )
         execution_id = uuid.uuid4().hex
         created = self._now()
+        await self._storage_op("start")
         self.enqueued_starts.append((instance_id, function_name, input_value, execution_id))
         if self.race_window_seconds > 0:
             await asyncio.sleep(self.race_window_seconds)
+        await self._storage_op("start")
 
         # AzureTableTrackingStore.SetNewExecutionAsync: Insert when the read saw no row,
         # else Replace conditioned on the read's ETag.  409/412 are swallowed (the caller
