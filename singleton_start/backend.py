@@ -18,7 +18,22 @@ T = TypeVar("T")
 
 
 class BackendUnavailable(Exception):
-    """The Durable backend did not give a usable answer in time."""
+    """No usable answer; this call changed nothing (a read, or a start that was certainly not sent)."""
+
+
+class StartOutcomeUnknown(Exception):
+    """The start may still land: it timed out, the connection dropped after the request was written,
+    or the answer was neither a clear acceptance nor a clear refusal."""
+
+
+class StartRefused(Exception):
+    """The extension refused the start before queueing anything."""
+
+    def __init__(self, message: str, *, already_exists: bool) -> None:
+        super().__init__(message)
+        # True: 409 Conflict (current releases) or 500 with OrchestrationAlreadyExistsException (older ones);
+        # False: 400, the arguments were refused.
+        self.already_exists = already_exists
 
 
 def url_segment(instance_id: str) -> str:
