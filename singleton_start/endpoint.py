@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import azure.functions as func
-from azure.durable_functions import DurableOrchestrationClient
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 
@@ -30,6 +29,7 @@ from .contract import (
     validate_idempotency_key,
     validate_instance_id,
 )
+from .durable_http import DurableHttp
 from .lock import LeaseLocks
 from .settings import Settings, SettingsError, load_settings
 from .start import (
@@ -167,6 +167,7 @@ class StartEndpoint:
         self.settings = settings
         self._blob_service = blob_service
         self.flights = StartsInFlight()
+        self.durable_http = DurableHttp()
         self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
 
     @classmethod
@@ -178,6 +179,7 @@ class StartEndpoint:
     async def close(self) -> None:
         """Close the storage client; the worker never needs to, tests and tools do."""
         await self._blob_service.close()
+        await self.durable_http.close()
 
     async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         started_at = time.perf_counter()
@@ -185,7 +187,7 @@ class StartEndpoint:
         outcome_name = "invalid"
         try:
             command = command_for(request, self.settings)
-            backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
+            backend = DurableBackend(self.durable_http, starter)
             outcome = await SingletonStarter(backend, self.locks, self.settings, self.flights).start(command)
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:

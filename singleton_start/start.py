@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import BackendUnavailable, DurableBackend, input_matches
+from .backend import BackendUnavailable, DurableBackend, StartOutcomeUnknown, StartRefused, input_matches
 from .contract import NO_INPUT
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .settings import ConflictPolicy, Settings
@@ -388,7 +388,7 @@ class SingletonStarter:
                     hold.timeout(self._settings.backend_timeout_seconds),
                 )
                 return Started()
-            except BackendUnavailable:
+            except (BackendUnavailable, StartOutcomeUnknown, StartRefused):
                 pass
             after = await self._read(command, hold, with_input=True)
             # Any change means an instance was started; createdTime alone has whole seconds only.
