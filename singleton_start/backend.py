@@ -40,8 +40,12 @@ class StartRefused(Exception):
 
 def url_segment(instance_id: str) -> str:
     """The ID as one URL path segment: the SDK pastes IDs into URLs unescaped, so a '%' or a
-    space would otherwise reach the extension as a different ID."""
-    return quote(instance_id, safe="")
+    space would otherwise reach the extension as a different ID.
+
+    A '+' goes as %252B: HttpApiHandler runs WebUtility.UrlDecode on the already decoded path, which
+    reads a '+' as a space; this form arrives as '+' whether or not a release has that extra decode.
+    """
+    return quote(instance_id, safe="").replace("%2B", "%252B")
 
 
 def input_matches(stored: Any, sent: Any) -> bool:
