@@ -14,6 +14,7 @@ from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 
 from .backend import DurableBackend
+from .command import StartCommand
 from .contract import (
     ContractError,
     ErrorCode,
@@ -30,21 +31,12 @@ from .contract import (
     validate_instance_id,
 )
 from .durable_http import DurableHttp
+from .flights import StartsInFlight
+from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
+from .outcomes import Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
 from .settings import Settings, SettingsError, load_settings
-from .start import (
-    Existing,
-    IdempotencyClaim,
-    KeyReused,
-    Outcome,
-    Refused,
-    SingletonStarter,
-    StartCommand,
-    Started,
-    StartsInFlight,
-    Unavailable,
-    request_digest,
-)
+from .start import SingletonStarter
 from .status import InstanceState
 
 LOG = logging.getLogger("singleton_start")
@@ -127,7 +119,7 @@ def command_for(request: Request, settings: Settings) -> StartCommand:
     return StartCommand(orchestrator, request.instance_id, orchestrator_input, claim)
 
 
-def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
+def respond(outcome: Outcome, instance_id: str, links: dict[str, str], settings: Settings) -> func.HttpResponse:
     """The HTTP answer for a use-case outcome."""
     match outcome:
         case Started(replayed=replayed):
@@ -148,6 +140,13 @@ def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.H
             )
         case Unavailable():
             return unavailable_response()
+        case Unsettled():
+            return error_response(
+                ErrorCode.UNAVAILABLE,
+                "The start was sent but its outcome is not known yet; it may still run. Retry the same request "
+                "later: with the same Idempotency-Key the retry gets this start's answer.",
+                {"Retry-After": str(settings.lock_lease_seconds)},
+            )
     raise AssertionError(f"unhandled outcome {outcome!r}")
 
 
@@ -157,6 +156,7 @@ OUTCOME_NAMES = {
     Refused: "conflict",
     KeyReused: "key_reused",
     Unavailable: "unavailable",
+    Unsettled: "unsettled",
 }
 
 
@@ -192,9 +192,11 @@ class StartEndpoint:
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"
-            if isinstance(outcome, Unavailable):
+            if isinstance(outcome, Unavailable | Unsettled):
                 LOG.warning("Start of instance %r unavailable: %s", command.instance_id, outcome.reason)
-            response = respond(outcome, command.instance_id, backend.management_links(req, command.instance_id))
+            response = respond(
+                outcome, command.instance_id, backend.management_links(req, command.instance_id), self.settings
+            )
         except ContractError as error:
             response = error_response(error.error, error.message)
         except Exception:
