@@ -106,7 +106,7 @@ class Exchange:
         try:
             async with session.request(method, url, json=data, headers=headers) as response:
                 raw = await response.read()
-        except aiohttp.ClientConnectorError as error:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
             raise NotSent(f"the connection could not be opened ({type(error).__name__})") from None
         except aiohttp.ClientError as error:
             raise NoAnswer(f"the connection ended without a complete answer ({type(error).__name__})") from None

@@ -75,3 +75,13 @@ async def test_one_dropped_start_among_40_concurrent_requests_queues_no_second_i
         assert len(queued) <= 1, f"two inputs queued for {instance_id}"
         assert len(started_inputs(durable, instance_id)) <= 1
         assert told_202[instance_id] <= 1
+
+
+async def test_a_dropped_start_leaves_the_apps_one_session_open(app: StartApp, durable: DurableStandin) -> None:
+    session = app.endpoint.durable_http.session()
+    durable.inject_fault("start", "drop_after")
+
+    assert (await app.post(new_instance_id(), {"n": 1})).status_code in (202, 503)
+
+    assert app.endpoint.durable_http.session() is session
+    assert not session.closed

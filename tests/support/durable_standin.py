@@ -218,7 +218,12 @@ class DurableStandin:
         return None if record is None else dict(record)
 
     def inject_fault(self, kind: str, mode: str, *, times: int = 1) -> None:
-        """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order)."""
+        """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order).
+
+        Modes: error (a 500 with an exception, nothing applied), timeout (hang, then close), drop (close
+        before handling), drop_after and error_after (start only: after the start was handled), and
+        empty_500 (any route: LocalHttpListener's bodiless 500 when the handler throws).
+        """
         if kind not in self.FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if mode not in self.FAULT_MODES:
