@@ -41,8 +41,8 @@ async def test_keyed_retry_gets_the_replay_when_the_record_could_not_be_complete
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
     assert first_response.status_code == 202
-    assert record["state"] == "starting"
     assert_replayed(retry, first_response)
+    assert record["state"] == "starting"
     assert durable.calls["start"] == 1
     assert durable.calls["terminate"] == 0
     assert started_inputs(durable, instance_id) == [{"n": 1}]
