@@ -34,7 +34,7 @@ from .durable_http import DurableHttp
 from .flights import StartsInFlight
 from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
-from .outcomes import Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
+from .outcomes import ArgumentsRefused, Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
 from .settings import Settings, SettingsError, load_settings
 from .start import SingletonStarter
 from .status import InstanceState
@@ -140,6 +140,10 @@ def respond(outcome: Outcome, instance_id: str, links: dict[str, str], settings:
             )
         case Unavailable():
             return unavailable_response()
+        case ArgumentsRefused():
+            return error_response(
+                ErrorCode.INTERNAL, "The Durable extension refused the start's arguments; nothing was started."
+            )
         case Unsettled():
             return error_response(
                 ErrorCode.UNAVAILABLE,
@@ -157,6 +161,7 @@ OUTCOME_NAMES = {
     KeyReused: "key_reused",
     Unavailable: "unavailable",
     Unsettled: "unsettled",
+    ArgumentsRefused: "internal",
 }
 
 
@@ -192,8 +197,8 @@ class StartEndpoint:
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"
-            if isinstance(outcome, Unavailable | Unsettled):
-                LOG.warning("Start of instance %r unavailable: %s", command.instance_id, outcome.reason)
+            if isinstance(outcome, Unavailable | Unsettled | ArgumentsRefused):
+                LOG.warning("Start of instance %r not made: %s", command.instance_id, outcome.reason)
             response = respond(
                 outcome, command.instance_id, backend.management_links(req, command.instance_id), self.settings
             )

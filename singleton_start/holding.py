@@ -10,7 +10,7 @@ from .calls import Calls
 from .command import StartCommand
 from .idempotency import record_for, starting_record
 from .lock import Lease, StorageUnavailable
-from .outcomes import Outcome, Refused, Started, Unavailable, Unsettled, answer_for
+from .outcomes import ArgumentsRefused, Outcome, Refused, Started, Unavailable, Unsettled, answer_for
 from .settle import Landed, OtherStarted, Settled, settle, settle_unknown_start
 from .status import Action, InstanceState, Observed
 from .timing import Deadline, DeadlineReached, backoff_delays
@@ -90,7 +90,7 @@ class StartUnderLease:
             except StartRefused as refusal:
                 self.in_doubt = False
                 if not refusal.already_exists:
-                    raise
+                    return ArgumentsRefused(str(refusal))
                 after = await calls.read(command, self._deadline, with_input=True)
                 if isinstance(settle(before, after, command.input_value), Landed):
                     return Started()

@@ -48,7 +48,15 @@ class Unsettled:
     reason: str
 
 
-Outcome = Started | Refused | Existing | KeyReused | Unavailable | Unsettled
+@dataclass(frozen=True)
+class ArgumentsRefused:
+    """The extension refused the start's arguments (its 400) before queueing anything: a configuration
+    error, such as an orchestrator name the app allows but the function app does not have."""
+
+    reason: str
+
+
+Outcome = Started | Refused | Existing | KeyReused | Unavailable | Unsettled | ArgumentsRefused
 
 
 def answer_for(action: Action, observed: Observed) -> Outcome | None:

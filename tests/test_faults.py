@@ -265,3 +265,20 @@ async def test_hanging_backend_is_cut_off_by_the_request_deadline(
     assert_unavailable(response)
     assert took <= request_timeout + RELEASE_TIMEOUT_SECONDS + SCHEDULING_SLACK_SECONDS
     assert durable.enqueued_starts == []
+
+
+async def test_start_whose_arguments_the_extension_refuses_is_a_500_sent_once_and_the_lease_is_released(
+    app: StartApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orchestrator the app allows but the function app lacks: a clear refusal, so nothing may land,
+    and retrying cannot help."""
+    monkeypatch.setattr(durable, "orchestrators", {"someotherorchestrator"})
+    instance_id = new_instance_id()
+
+    response = await app.post(instance_id, {"n": 1})
+
+    assert response.status_code == 500
+    assert body_of(response)["error"] == "internal"
+    assert durable.calls["start"] == 1
+    assert durable.enqueued_starts == []
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
