@@ -35,6 +35,7 @@ class Rule:
     answer_delay: float = 0.0
     refuse: bool = False
     times: int = 1
+    # When each matching request was refused, or applied by Azurite (time.monotonic()).
     seen: list[float] = field(default_factory=list)
 
 
@@ -45,7 +46,6 @@ class StorageProxy:
         self._target = f"http://127.0.0.1:{azurite.port}"
         self._account_key = azurite.account_key
         self.rules: list[Rule] = []
-        self.matched = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -87,14 +87,13 @@ class StorageProxy:
         for rule in self.rules:
             if rule.times > 0 and rule.matches(request):
                 rule.times -= 1
-                rule.seen.append(time.monotonic())
-                self.matched.set()
                 return rule
         return None
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         rule = self._rule_for(request)
         if rule is not None and rule.refuse:
+            rule.seen.append(time.monotonic())
             return web.Response(status=500, text="refused by the test proxy")
         assert self._session is not None
         headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
@@ -109,5 +108,7 @@ class StorageProxy:
             body = await answer.read()
             answer_headers = {name: value for name, value in answer.headers.items() if name.lower() not in HOP_BY_HOP}
         if rule is not None and rule.answer_delay:
+            # Seen once Azurite has applied the request, so whatever the test does next comes after it.
+            rule.seen.append(time.monotonic())
             await asyncio.sleep(rule.answer_delay)
         return web.Response(status=answer.status, body=body, headers=answer_headers)
