@@ -42,10 +42,22 @@ class StartUnderLease:
         if command.idempotency and not await self._write(starting_record(command.idempotency, datetime.now(UTC))):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
-        if isinstance(outcome, Started) and command.idempotency:
-            after = await calls.read(command, calls.hold(self._lease, self._deadline), with_input=True)
-            await self._write(record_for(command.idempotency, after))
+        if isinstance(outcome, Started):
+            await self._complete_record()
         return outcome
+
+    async def _complete_record(self) -> None:
+        """Tie the key to the instance just started; when this fails the "starting" record still replays."""
+        claim = self._command.idempotency
+        if claim is None:
+            return
+        hold = self._calls.hold(self._lease, self._deadline)
+        try:
+            after = await self._calls.read(self._command, hold, with_input=True)
+        except (BackendUnavailable, DeadlineReached) as error:
+            LOG.warning("Idempotency-Key record for instance %r left starting: %s", self._command.instance_id, error)
+            return
+        await self._write(record_for(claim, after))
 
     async def _write(self, record: dict[str, str]) -> bool:
         """Write the key's record; False when storage refused it or time ran out."""

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from aiohttp import web
 from azure.storage.blob.aio import BlobLeaseClient
 
 from singleton_start.lock import lock_blob_name
@@ -69,3 +70,28 @@ async def until_queued(durable: DurableStandin) -> None:
     while not durable.enqueued_starts:
         assert time.monotonic() < deadline, "the start was never queued"
         await asyncio.sleep(0.005)
+
+
+async def test_keyed_start_whose_status_cannot_be_read_after_it_is_still_202_and_replays(
+    load_app: LoadApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start was accepted; only the read that would complete the record fails. The caller must be
+    told 202, and its keyed retry must still get the replay from the "starting" record."""
+    app = await load_app(SINGLETON_START_ATTEMPTS="3")
+    original = durable._handle_start
+
+    async def start_then_fail_reads(request: web.Request, function_name: str, instance_id: str) -> web.StreamResponse:
+        response = await original(request, function_name, instance_id)
+        durable.inject_fault("status", "error", times=3)
+        return response
+
+    monkeypatch.setattr(durable, "_handle_start", start_then_fail_reads)
+    instance_id = new_instance_id()
+
+    first = await app.post(instance_id, {"n": 1}, headers=KEY)
+    durable.clear_faults()
+    retry = await app.post(instance_id, {"n": 1}, headers=KEY)
+
+    assert first.status_code == 202
+    assert_replayed(retry, first)
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
