@@ -17,7 +17,7 @@ from tests.support.storage_proxy import Rule, StorageProxy, is_lease_acquire
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-SETTINGS = {"SINGLETON_LOCK_LEASE_SECONDS": "15", "SINGLETON_LOCK_WAIT_SECONDS": "2"}
+SETTINGS = {"SINGLETON_LOCK_LEASE_SECONDS": "15", "SINGLETON_LOCK_WAIT_SECONDS": "5"}
 
 
 async def poll_until(condition: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
