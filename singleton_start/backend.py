@@ -4,28 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import aiohttp
 import azure.functions as func
 from azure.durable_functions import DurableOrchestrationClient
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
 from .status import Observed, UnreadableStatus, classify
 
-T = TypeVar("T")
+# HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
+STATUS_READ_CODES = frozenset({200, 202, 400, 500})
+ALREADY_EXISTS_EXCEPTION = "OrchestrationAlreadyExistsException"
+MAX_ERROR_TEXT = 200
 
 
 class BackendUnavailable(Exception):
-    """The Durable backend did not give a usable answer in time."""
+    """No usable answer; this call changed nothing (a read, or a start that was certainly not sent)."""
+
+
+class StartOutcomeUnknown(Exception):
+    """The start may still land: it timed out, the connection dropped after the request was written,
+    or the answer was neither a clear acceptance nor a clear refusal."""
+
+
+class StartRefused(Exception):
+    """The extension refused the start before queueing anything."""
+
+    def __init__(self, message: str, *, already_exists: bool) -> None:
+        super().__init__(message)
+        # True: 409 Conflict (current releases) or 500 with OrchestrationAlreadyExistsException (older ones);
+        # False: 400, the arguments were refused.
+        self.already_exists = already_exists
 
 
 def url_segment(instance_id: str) -> str:
     """The ID as one URL path segment: the SDK pastes IDs into URLs unescaped, so a '%' or a
-    space would otherwise reach the extension as a different ID."""
-    return quote(instance_id, safe="")
+    space would otherwise reach the extension as a different ID.
+
+    A '+' goes as %252B: HttpApiHandler runs WebUtility.UrlDecode on the already decoded path, which
+    reads a '+' as a space; this form arrives as '+' whether or not a release has that extra decode.
+    """
+    return quote(instance_id, safe="").replace("%2B", "%252B")
 
 
 def input_matches(stored: Any, sent: Any) -> bool:
@@ -44,67 +67,153 @@ def input_matches(stored: Any, sent: Any) -> bool:
         return False
 
 
-class DurableBackend:
-    """One request's view of the Durable extension through the real SDK client."""
+def status_read_problem(http_status: int | None, body: Any) -> str | None:
+    """Why a status read's answer is not a status, or None when the SDK may read it.
 
-    def __init__(self, client: DurableOrchestrationClient, task_hub: str) -> None:
-        self._client = client
-        self.task_hub = task_hub
+    Only a 404 means "no such instance". The RPC listener answers an empty-bodied 500 when its
+    handler throws, which the SDK would otherwise read exactly like that 404.
+    """
+    if http_status == 404:
+        return None
+    if http_status in STATUS_READ_CODES and isinstance(body, dict) and body.get("runtimeStatus"):
+        return None
+    return f"The status read was answered with {describe(http_status, body)}, which is not an instance status."
+
+
+def start_answer(http_status: int | None, body: Any) -> StartRefused | StartOutcomeUnknown | None:
+    """What a start's answer says: None for a clear acceptance, else the refusal or the unknown outcome.
+
+    HttpApiHandler.HandleStartOrchestratorRequestAsync answers 409 for OrchestrationAlreadyExistsException
+    in current releases; older ones let it reach the catch-all 500 with the exception in the body.
+    """
+    if http_status == 202 and isinstance(body, dict) and body.get("id"):
+        return None
+    if http_status == 400:
+        return StartRefused(f"The start was refused as invalid: {error_text(body)}", already_exists=False)
+    if http_status == 409 or (http_status == 500 and _exception_type(body).endswith(ALREADY_EXISTS_EXCEPTION)):
+        return StartRefused(f"The start was refused: {error_text(body)}", already_exists=True)
+    return StartOutcomeUnknown(f"The start was answered with {describe(http_status, body)}; it may still run.")
+
+
+def describe(http_status: int | None, body: Any) -> str:
+    """An answer in a few words, for log lines: its status and whether it had a body."""
+    if body is None:
+        return f"HTTP {http_status} and an empty body"
+    return f"HTTP {http_status} ({error_text(body)})"
+
+
+def error_text(body: Any) -> str:
+    """The extension's error message from an answer's body, shortened for a log line."""
+    if isinstance(body, dict):
+        text = str(body.get("ExceptionMessage") or body.get("Message") or body)
+    else:
+        text = str(body)
+    return text[:MAX_ERROR_TEXT].rstrip(".") + "."
+
+
+def _exception_type(body: Any) -> str:
+    return str(body.get("ExceptionType") or "") if isinstance(body, dict) else ""
+
+
+T = TypeVar("T")
+
+
+def classify_or_unavailable(status: DurableOrchestrationStatus, reduce: Callable[[DurableOrchestrationStatus], T]) -> T:
+    """Reduce a status read; one that names no known state is an unusable answer."""
+    try:
+        return reduce(status)
+    except UnreadableStatus as error:
+        raise BackendUnavailable(str(error)) from None
+
+
+class DurableBackend:
+    """One request's view of the Durable extension through the real SDK client, over the app's session."""
+
+    def __init__(self, http: DurableHttp, starter: str) -> None:
+        self._http = http
+        self._starter = starter
+        self.task_hub: str = json.loads(starter)["taskHubName"]
 
     def management_links(self, request: func.HttpRequest | None, instance_id: str) -> dict[str, str]:
         """The management URLs of an instance, as create_check_status_response builds them."""
-        links = self._client.get_client_response_links(request, url_segment(instance_id))
+        client = DurableOrchestrationClient(self._starter)
+        links = client.get_client_response_links(request, url_segment(instance_id))
         links["id"] = instance_id
         return links
 
-    async def _bounded(self, operation: str, call: Awaitable[T], timeout: float) -> T:
-        try:
-            return await asyncio.wait_for(call, timeout)
-        except TimeoutError:
-            raise BackendUnavailable(f"{operation} timed out after {timeout:.1f}s") from None
-        except aiohttp.ClientError as error:
-            raise BackendUnavailable(f"{operation} failed: {type(error).__name__}") from None
-        except UnreadableStatus as error:
-            raise BackendUnavailable(f"{operation} was unreadable: {error}") from None
-        except Exception as error:  # noqa: BLE001 - the SDK raises bare Exception for HTTP errors
-            raise BackendUnavailable(f"{operation} was refused: {str(error)[:200]}") from None
-
     async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
-        """The instance's status, classified; BackendUnavailable when the read fails."""
-
-        async def read_and_classify() -> Observed:
-            try:
-                status = await self._client.get_status(url_segment(instance_id), show_input=with_input)
-            except ValueError as error:
-                raise UnreadableStatus(str(error)) from None
-            return classify(status)
-
-        return await self._bounded("the status read", read_and_classify(), timeout)
-
-    async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:
-        """Ask the extension to start; BackendUnavailable when the outcome is unknown."""
-        await self._bounded(
-            "the start",
-            self._client.start_new(orchestrator, url_segment(instance_id), orchestrator_input),
-            timeout,
-        )
-
-    async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
-        """Ask the extension to terminate an active instance."""
-        await self._bounded("the terminate", self._client.terminate(url_segment(instance_id), reason), timeout)
+        """The instance's status, classified; BackendUnavailable for anything but a status or a 404."""
+        return classify_or_unavailable(await self._status(instance_id, timeout, with_input), classify)
 
     async def read_instance(self, instance_id: str, timeout: float, *, with_input: bool) -> InstanceStatus | None:
         """The instance's full status (name, output, custom status), or None when there is none."""
+        return classify_or_unavailable(await self._status(instance_id, timeout, with_input), instance_status)
 
-        async def read_full() -> InstanceStatus | None:
-            try:
-                status = await self._client.get_status(url_segment(instance_id), show_input=with_input)
-            except ValueError as error:
-                raise UnreadableStatus(str(error)) from None
-            return instance_status(status)
+    async def _status(self, instance_id: str, timeout: float, with_input: bool) -> DurableOrchestrationStatus:
+        """One status read that is an instance's status or the 404 of none; BackendUnavailable otherwise."""
+        exchange = self._http.exchange(self._starter)
+        try:
+            status = await asyncio.wait_for(
+                exchange.client.get_status(url_segment(instance_id), show_input=with_input), timeout
+            )
+        except TimeoutError:
+            raise BackendUnavailable(f"The status read got no answer within {timeout:.1f} seconds.") from None
+        except (NotSent, NoAnswer) as error:
+            raise BackendUnavailable(f"The status read failed: {error}.") from None
+        except Exception:  # noqa: BLE001 - the SDK raises bare Exception for codes it does not expect
+            status = None
+        problem = status_read_problem(exchange.status, exchange.body)
+        if problem or status is None:
+            raise BackendUnavailable(problem or f"The status read was answered with HTTP {exchange.status}.")
+        return status
 
-        return await self._bounded("the status read", read_full(), timeout)
+    async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:
+        """Ask the extension to start; returns only on a clear acceptance.
+
+        Raises BackendUnavailable when nothing was sent, StartRefused when the extension refused
+        before queueing anything, and StartOutcomeUnknown when the start may still run.
+        """
+        exchange = self._http.exchange(self._starter)
+        try:
+            await asyncio.wait_for(
+                exchange.client.start_new(orchestrator, url_segment(instance_id), orchestrator_input), timeout
+            )
+        except TimeoutError:
+            raise StartOutcomeUnknown(
+                f"The start got no answer within {timeout:.1f} seconds; it may still run."
+            ) from None
+        except NotSent as error:
+            raise BackendUnavailable(f"The start was not sent: {error}.") from None
+        except NoAnswer as error:
+            raise StartOutcomeUnknown(f"The start may still run: {error}.") from None
+        except Exception:  # noqa: BLE001 - the SDK raises bare Exception for every non-2xx answer
+            pass  # The answer kept by the exchange says what happened.
+        outcome = start_answer(exchange.status, exchange.body)
+        if outcome is not None:
+            raise outcome
+
+    async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
+        """Ask the extension to terminate an active instance."""
+        exchange = self._http.exchange(self._starter)
+        await self._command(
+            "The terminate", exchange, exchange.client.terminate(url_segment(instance_id), reason), timeout
+        )
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
         """Send an event to an instance; the SDK raises for 404, 410 and 400, which surface as BackendUnavailable."""
-        await self._bounded("the event", self._client.raise_event(url_segment(instance_id), event_name, data), timeout)
+        exchange = self._http.exchange(self._starter)
+        call = exchange.client.raise_event(url_segment(instance_id), event_name, data)
+        await self._command("The event", exchange, call, timeout)
+
+    async def _command(self, operation: str, exchange: Exchange, call: Awaitable[Any], timeout: float) -> None:
+        """A management call whose every failure means the same to the caller: it did not go through."""
+        try:
+            await asyncio.wait_for(call, timeout)
+        except TimeoutError:
+            raise BackendUnavailable(f"{operation} got no answer within {timeout:.1f} seconds.") from None
+        except (NotSent, NoAnswer) as error:
+            raise BackendUnavailable(f"{operation} failed: {error}.") from None
+        except Exception:  # noqa: BLE001 - the SDK raises bare Exception for codes it does not expect
+            raise BackendUnavailable(
+                f"{operation} was answered with {describe(exchange.status, exchange.body)}."
+            ) from None

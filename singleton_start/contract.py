@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import unquote
 
 import azure.functions as func
 
@@ -22,6 +23,7 @@ MAX_JSON_DEPTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 RETRY_AFTER_SECONDS = 5
 _FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
+_PERCENT_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 
 
 class ErrorCode(Enum):
@@ -89,6 +91,12 @@ def validate_instance_id(instance_id: str | None) -> str | None:
             return f"The instance ID must not contain {character!r}; '/', '\\', '#' and '?' are not allowed."
         if unicodedata.category(character) == "Cc":
             return f"The instance ID must not contain control characters (found U+{ord(character):04X})."
+    escape = _PERCENT_ESCAPE.search(instance_id)
+    if escape:
+        return (
+            f"The instance ID must not contain {escape.group()!r}: the Durable extension decodes percent escapes "
+            f"in instance IDs once more, so it would address the instance {unquote(instance_id)!r} instead."
+        )
     return None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -10,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import azure.functions as func
-from azure.durable_functions import DurableOrchestrationClient
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 
 from .backend import DurableBackend
+from .command import StartCommand
 from .contract import (
     ContractError,
     ErrorCode,
@@ -29,23 +28,15 @@ from .contract import (
     unavailable_response,
     validate_idempotency_key,
 )
+from .durable_http import DurableHttp
+from .flights import StartsInFlight
+from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
+from .outcomes import ArgumentsRefused, Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
 from .request_log import log_request
 from .settings import Settings, SettingsError, load_settings
-from .start import (
-    Existing,
-    IdempotencyClaim,
-    KeyReused,
-    Outcome,
-    Refused,
-    SingletonStarter,
-    StartCommand,
-    Started,
-    StartsInFlight,
-    Unavailable,
-    request_digest,
-)
+from .start import SingletonStarter
 from .status import InstanceState
 
 LOG = logging.getLogger("singleton_start")
@@ -119,7 +110,7 @@ def command_for(request: Request, settings: Settings) -> StartCommand:
     return StartCommand(orchestrator, instance_id, orchestrator_input, claim)
 
 
-def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
+def respond(outcome: Outcome, instance_id: str, links: dict[str, str], settings: Settings) -> func.HttpResponse:
     """The HTTP answer for a use-case outcome."""
     match outcome:
         case Started(replayed=replayed):
@@ -140,6 +131,17 @@ def respond(outcome: Outcome, instance_id: str, links: dict[str, str]) -> func.H
             )
         case Unavailable():
             return unavailable_response()
+        case ArgumentsRefused():
+            return error_response(
+                ErrorCode.INTERNAL, "The Durable extension refused the start's arguments; nothing was started."
+            )
+        case Unsettled():
+            return error_response(
+                ErrorCode.UNAVAILABLE,
+                "The start was sent but its outcome is not known yet; it may still run. Retry the same request "
+                "later: with the same Idempotency-Key the retry gets this start's answer.",
+                {"Retry-After": str(settings.lock_lease_seconds)},
+            )
     raise AssertionError(f"unhandled outcome {outcome!r}")
 
 
@@ -149,6 +151,8 @@ OUTCOME_NAMES = {
     Refused: "conflict",
     KeyReused: "key_reused",
     Unavailable: "unavailable",
+    Unsettled: "unsettled",
+    ArgumentsRefused: "internal",
 }
 
 
@@ -159,6 +163,7 @@ class StartEndpoint:
         self.settings = settings
         self._blob_service = blob_service
         self.flights = StartsInFlight()
+        self.durable_http = DurableHttp()
         self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
 
     @classmethod
@@ -170,6 +175,7 @@ class StartEndpoint:
     async def close(self) -> None:
         """Close the storage client; the worker never needs to, tests and tools do."""
         await self._blob_service.close()
+        await self.durable_http.close()
 
     async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         started_at = time.perf_counter()
@@ -177,15 +183,15 @@ class StartEndpoint:
         outcome_name = "invalid"
         try:
             command = command_for(request, self.settings)
-            backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
+            backend = DurableBackend(self.durable_http, starter)
             outcome = await SingletonStarter(backend, self.locks, self.settings, self.flights).start(command)
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"
-            if isinstance(outcome, Unavailable):
-                LOG.warning("Start of instance %r unavailable: %s", command.instance_id, outcome.reason)
+            if isinstance(outcome, Unavailable | Unsettled | ArgumentsRefused):
+                LOG.warning("Start of instance %r not made: %s", command.instance_id, outcome.reason)
             links = links_for(self.settings, req, backend, command.orchestrator, command.instance_id)
-            response = respond(outcome, command.instance_id, links)
+            response = respond(outcome, command.instance_id, links, self.settings)
         except ContractError as error:
             response = error_response(error.error, error.message)
         except Exception:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -37,10 +38,15 @@ def lock_blob_name(task_hub: str, instance_id: str) -> str:
 
 @dataclass
 class Lease:
-    """A held lock; release it exactly once."""
+    """A held lock; release it exactly once. `ends_at` (time.monotonic) is counted from before the request
+    that took or renewed it was sent, so the lease can only end later than that, never sooner."""
 
     blob: BlobClient
     client: BlobLeaseClient
+    ends_at: float = 0.0
+
+    def remaining(self) -> float:
+        return self.ends_at - time.monotonic()
 
 
 class LeaseLocks:
@@ -50,6 +56,7 @@ class LeaseLocks:
         self._container = container
         self._lease_seconds = lease_seconds
         self.calls: Counter[str] = Counter()
+        self._releasing: set[asyncio.Future[None]] = set()
 
     @property
     def container(self) -> ContainerClient:
@@ -75,6 +82,10 @@ class LeaseLocks:
         except TimeoutError:
             await self.release(lease)
             raise StorageUnavailable("taking the lease timed out") from None
+        except BaseException:
+            # Cancelled, or failed, while the acquire may have been granted: give it back.
+            await self.release(lease)
+            raise
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
         if create_first:
@@ -82,7 +93,9 @@ class LeaseLocks:
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
+                sent_at = time.monotonic()
                 await lease.client.acquire(lease_duration=self._lease_seconds)
+                lease.ends_at = sent_at + self._lease_seconds
                 return lease
             except ResourceNotFoundError:
                 pass
@@ -128,12 +141,31 @@ class LeaseLocks:
             pass
 
     async def release(self, lease: Lease) -> None:
-        """Give the lease back; a failure only delays the next holder until it expires."""
+        """Give the lease back, bounded, even when the caller is being cancelled; a failure only delays the
+        next holder until the lease expires."""
+        self.calls["lease_release"] += 1
+        releasing = asyncio.ensure_future(self._release(lease))
+        # Kept until done: a cancelled caller stops waiting, but the release goes on within its own bound.
+        self._releasing.add(releasing)
+        releasing.add_done_callback(self._releasing.discard)
+        await asyncio.shield(releasing)
+
+    @staticmethod
+    async def _release(lease: Lease) -> None:
         try:
-            self.calls["lease_release"] += 1
             await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
         except (AzureError, TimeoutError):
             pass
+
+    async def renew(self, lease: Lease, timeout: float) -> None:
+        """Keep the lease for another full length, counted from before the renewal was sent."""
+        try:
+            self.calls["lease_renew"] += 1
+            sent_at = time.monotonic()
+            await asyncio.wait_for(lease.client.renew(), timeout)
+        except (AzureError, TimeoutError) as error:
+            raise StorageUnavailable(f"renewing the lease failed: {type(error).__name__}") from None
+        lease.ends_at = sent_at + self._lease_seconds
 
     async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> Mapping[str, str]:
         """The metadata the last starter left on the lock blob; empty when there is none."""

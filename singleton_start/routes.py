@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import azure.functions as func
-from azure.durable_functions import DurableOrchestrationClient
 
 from .backend import BackendUnavailable, DurableBackend
 from .contract import (
@@ -26,6 +24,7 @@ from .contract import (
     unavailable_response,
     validate_event_name,
 )
+from .durable_http import DurableHttp
 from .manage import (
     Active,
     Ended,
@@ -62,6 +61,11 @@ class ManageEndpoint(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.durable_http = DurableHttp()
+
+    async def close(self) -> None:
+        """Close the session to the extension; the worker never needs to, tests and tools do."""
+        await self.durable_http.close()
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
@@ -87,7 +91,7 @@ class ManageEndpoint(ABC):
         outcome = "invalid"
         try:
             orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
-            backend = DurableBackend(DurableOrchestrationClient(starter), json.loads(starter)["taskHubName"])
+            backend = DurableBackend(self.durable_http, starter)
             links = links_for(self.settings, req, backend, orchestrator, instance_id)
             deadline = started_at + self.settings.request_timeout_seconds
             target = Target(orchestrator, instance_id, backend, links, self._timeout_within(deadline))

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
+# A lease holder stops issuing backend calls this long before its lease could expire, so that no call
+# of a holder can still land after another caller has taken the lease.
+LEASE_SAFETY_SECONDS = 5.0
+
 
 class SettingsError(ValueError):
     """A setting has a value the app cannot run with; the message names it."""
@@ -107,31 +111,48 @@ def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
+def check_together(settings: Settings) -> Settings:
+    """Settings that are each fine can still not work together: one backend call and the safety margin
+    must fit inside the lease, or a holder could not make one call before its lease might expire."""
+    if settings.backend_timeout_seconds + LEASE_SAFETY_SECONDS > settings.lock_lease_seconds:
+        raise SettingsError(
+            f"SINGLETON_BACKEND_TIMEOUT_SECONDS ({settings.backend_timeout_seconds:g}) plus the lease safety margin "
+            f"({LEASE_SAFETY_SECONDS:g} s) must fit inside SINGLETON_LOCK_LEASE_SECONDS "
+            f"({settings.lock_lease_seconds}); shorten the first or lengthen the second"
+        )
+    return settings
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the SINGLETON_* app settings; a bad value raises SettingsError naming it."""
+    """Read the SINGLETON_* app settings; a bad value, or values that do not fit together, raise SettingsError
+    naming them."""
     env = os.environ if env is None else env
     defaults = Settings()
-    return Settings(
-        orchestrators=_orchestrators(env),
-        max_input_bytes=int(
-            _number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes, 0, 64 * 1_048_576, whole=True)
-        ),
-        lock_wait_seconds=_number(env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds, 0, 120, whole=False),
-        lock_lease_seconds=int(
-            _number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds, 15, 60, whole=True)
-        ),
-        backend_timeout_seconds=_number(
-            env, "SINGLETON_BACKEND_TIMEOUT_SECONDS", defaults.backend_timeout_seconds, 0.1, 60, whole=False
-        ),
-        start_attempts=int(_number(env, "SINGLETON_START_ATTEMPTS", defaults.start_attempts, 1, 10, whole=True)),
-        request_timeout_seconds=_number(
-            env, "SINGLETON_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, 1, 200, whole=False
-        ),
-        terminate_wait_seconds=_number(
-            env, "SINGLETON_TERMINATE_WAIT_SECONDS", defaults.terminate_wait_seconds, 0, 120, whole=False
-        ),
-        conflict_policy=_choice(env, "SINGLETON_CONFLICT_POLICY", ConflictPolicy, defaults.conflict_policy),
-        reuse_policy=_choice(env, "SINGLETON_REUSE_POLICY", ReusePolicy, defaults.reuse_policy),
-        management_links=_choice(env, "SINGLETON_MANAGEMENT_LINKS", ManagementLinks, defaults.management_links),
-        use_forwarded_host=_flag(env, "SINGLETON_USE_FORWARDED_HOST", defaults.use_forwarded_host),
+    return check_together(
+        Settings(
+            orchestrators=_orchestrators(env),
+            max_input_bytes=int(
+                _number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes, 0, 64 * 1_048_576, whole=True)
+            ),
+            lock_wait_seconds=_number(
+                env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds, 0, 120, whole=False
+            ),
+            lock_lease_seconds=int(
+                _number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds, 15, 60, whole=True)
+            ),
+            backend_timeout_seconds=_number(
+                env, "SINGLETON_BACKEND_TIMEOUT_SECONDS", defaults.backend_timeout_seconds, 0.1, 60, whole=False
+            ),
+            start_attempts=int(_number(env, "SINGLETON_START_ATTEMPTS", defaults.start_attempts, 1, 10, whole=True)),
+            request_timeout_seconds=_number(
+                env, "SINGLETON_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, 1, 200, whole=False
+            ),
+            terminate_wait_seconds=_number(
+                env, "SINGLETON_TERMINATE_WAIT_SECONDS", defaults.terminate_wait_seconds, 0, 120, whole=False
+            ),
+            conflict_policy=_choice(env, "SINGLETON_CONFLICT_POLICY", ConflictPolicy, defaults.conflict_policy),
+            reuse_policy=_choice(env, "SINGLETON_REUSE_POLICY", ReusePolicy, defaults.reuse_policy),
+            management_links=_choice(env, "SINGLETON_MANAGEMENT_LINKS", ManagementLinks, defaults.management_links),
+            use_forwarded_host=_flag(env, "SINGLETON_USE_FORWARDED_HOST", defaults.use_forwarded_host),
+        )
     )

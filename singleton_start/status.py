@@ -55,13 +55,13 @@ def classify(status: DurableOrchestrationStatus) -> Observed:
     if runtime_status is None:
         if getattr(status, "message", None) == "" and status.instance_id is None:
             return MISSING
-        raise UnreadableStatus("the status read returned no runtime status")
+        raise UnreadableStatus("The status read answered without a runtime status.")
     if runtime_status in ACTIVE_STATUSES:
         state = InstanceState.ACTIVE
     elif runtime_status in ENDED_STATUSES:
         state = InstanceState.ENDED
     else:
-        raise UnreadableStatus(f"unknown runtime status {runtime_status!r}")
+        raise UnreadableStatus(f"The status read gave a runtime status this app does not know: {runtime_status!r}.")
     return Observed(
         state=state,
         runtime_status=runtime_status,

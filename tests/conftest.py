@@ -15,6 +15,7 @@ from azure.durable_functions.models.utils import http_utils
 
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
+from tests.support.storage_proxy import StorageProxy
 from tests.support.worker import LoadedFunction, invoke, load_function, start_request
 
 TASK_HUB = "TestHubName"
@@ -110,3 +111,12 @@ async def app(load_app: LoadApp) -> StartApp:
 def body_of(response: func.HttpResponse) -> dict[str, Any]:
     assert response.headers.get("Content-Type") == "application/json"
     return json.loads(response.get_body())
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def storage_proxy(azurite: Azurite) -> AsyncIterator[StorageProxy]:
+    """A proxy in front of the session's Azurite; load the app with AzureWebJobsStorage=proxy.connection_string."""
+    proxy = StorageProxy(azurite)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()

@@ -171,11 +171,40 @@ async def test_set_status_updates_record(standin: DurableStandin, client: Durabl
 
 @pytest.mark.asyncio
 async def test_instance_ids_are_url_decoded(standin: DurableStandin, client: DurableOrchestrationClient) -> None:
-    weird = "order 50% off ü+€"
+    weird = "order 50% off ü€"
     assert await client.start_new(ORCH, weird, 1) == weird
     status = await client.get_status(weird)
     assert status.instance_id == weird
     assert standin.instance(weird) is not None
+
+
+@pytest.mark.parametrize(
+    ("raw_segment", "route_value"),
+    [
+        ("a%2541", "aA"),  # Kestrel gives a%41, kept by the shim, decoded again by the handler
+        ("order%25201", "order 1"),
+        ("%25C3%25A9", "é"),
+        ("a%2Bb", "a b"),  # WebUtility.UrlDecode reads '+' as a space
+        ("a%252Bb", "a+b"),
+        ("50%25", "50%"),  # '%' without two hex digits survives every pass
+        ("100%25zz", "100%zz"),
+        ("job%20%C3%BC", "job ü"),
+    ],
+)
+def test_route_values_are_decoded_as_the_rpc_listener_decodes_them(raw_segment: str, route_value: str) -> None:
+    assert DurableStandin.route_path(f"instances/{raw_segment}") == f"instances/{route_value}"
+
+
+def test_an_encoded_slash_survives_kestrel_but_not_the_handler() -> None:
+    assert DurableStandin.route_path("instances/a%2Fb") == "instances/a/b"
+
+
+@pytest.mark.asyncio
+async def test_a_twice_escaped_id_reaches_the_handler_decoded_twice(standin: DurableStandin) -> None:
+    code, _, _ = await raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/a%2541")
+    assert code == 202
+    assert standin.instance("aA") is not None
+    assert standin.instance("a%41") is None
 
 
 # --------------------------------------------------------------------------- singleton semantics
@@ -183,9 +212,26 @@ async def test_instance_ids_are_url_decoded(standin: DurableStandin, client: Dur
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("active", ["Pending", "Running", "ContinuedAsNew", "Suspended"])
-async def test_start_over_active_instance_is_rejected(
+async def test_start_over_active_instance_is_rejected_with_409_by_current_releases(
     standin: DurableStandin, client: DurableOrchestrationClient, active: str
 ) -> None:
+    standin.add_instance("one", ORCH, active, "original")
+    with pytest.raises(Exception) as excinfo:
+        await client.start_new(ORCH, "one", "second")
+    assert excinfo.value.args[0] == {"Message": f"An Orchestration instance with the status {active} already exists."}
+    record = standin.instance("one")
+    assert record is not None and record["input"] == "original"
+    assert record["runtimeStatus"] == active
+    assert standin.effective_starts == [] and standin.enqueued_starts == []
+    assert standin.accepted_starts == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("active", ["Pending", "Running", "ContinuedAsNew", "Suspended"])
+async def test_start_over_active_instance_is_rejected_with_500_by_older_releases(
+    standin: DurableStandin, client: DurableOrchestrationClient, active: str
+) -> None:
+    standin.already_exists_status = 500
     standin.add_instance("one", ORCH, active, "original")
     with pytest.raises(Exception) as excinfo:
         await client.start_new(ORCH, "one", "second")
@@ -204,12 +250,50 @@ async def test_start_over_active_instance_is_rejected(
 
 
 @pytest.mark.asyncio
-async def test_start_over_active_instance_wire_response(standin: DurableStandin) -> None:
+@pytest.mark.parametrize(("already_exists_status", "has_exception"), [(409, False), (500, True)])
+async def test_start_over_active_instance_wire_response(
+    standin: DurableStandin, already_exists_status: int, has_exception: bool
+) -> None:
+    standin.already_exists_status = already_exists_status
     standin.add_instance("one", ORCH, "Running")
     code, headers, body = await raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/one")
-    assert code == 500
+    assert code == already_exists_status
     assert headers["Content-Type"] == "application/json; charset=utf-8"
-    assert json.loads(body)["ExceptionType"].endswith("OrchestrationAlreadyExistsException")
+    assert ("ExceptionType" in json.loads(body)) is has_exception
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("kind", "method", "path"),
+    [("status", "GET", "instances/one"), ("start", "POST", f"orchestrators/{ORCH}/one")],
+)
+async def test_empty_500_fault_answers_500_with_no_body_on_any_route(
+    standin: DurableStandin, kind: str, method: str, path: str
+) -> None:
+    standin.add_instance("one", ORCH, "Completed")
+    standin.inject_fault(kind, "empty_500")
+    code, _, body = await raw(method, f"{standin.rpc_base_url}{path}")
+    assert (code, body) == (500, b"")
+    assert standin.instance("one")["runtimeStatus"] == "Completed"  # type: ignore[index]
+
+
+@pytest.mark.asyncio
+async def test_a_start_whose_caller_hung_up_still_lands(standin: DurableStandin) -> None:
+    standin.race_window_seconds = 0.5
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/late", body="x"), 0.1)
+    assert [entry[0] for entry in standin.enqueued_starts] == ["late"]
+    deadline = time.monotonic() + 5
+    while standin.instance("late") is None:
+        assert time.monotonic() < deadline, "the start never landed"
+        await asyncio.sleep(0.02)
+    assert standin.effective_starts == [("late", ORCH, "x")]
+
+
+def test_reset_restores_the_current_releases_answers(standin: DurableStandin) -> None:
+    standin.already_exists_status = 500
+    standin.reset()
+    assert standin.already_exists_status == 409
 
 
 @pytest.mark.asyncio
@@ -616,7 +700,7 @@ async def test_start_refused_as_duplicate_stops_after_its_status_read(
 ) -> None:
     standin.add_instance("d", ORCH, "Running")
 
-    with pytest.raises(Exception, match="OrchestrationAlreadyExistsException"):
+    with pytest.raises(Exception, match="already exists"):
         await client.start_new(ORCH, "d", None)
 
     assert standin.storage_ops == {"start": 1}

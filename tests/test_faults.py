@@ -16,7 +16,7 @@ from singleton_start.lock import RELEASE_TIMEOUT_SECONDS, LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import enqueued_inputs, started_inputs, status_codes, timed
+from tests.support.observe import enqueued_inputs, lease_state, started_inputs, status_codes, timed
 from tests.support.worker import load_function
 
 if TYPE_CHECKING:
@@ -94,9 +94,6 @@ async def test_storage_down_gives_503_and_storage_back_serves_the_next_request(
         ("status", "timeout", ATTEMPTS),
         # aiohttp sends an idempotent GET again once after a dropped connection.
         ("status", "drop", 2 * ATTEMPTS),
-        ("start", "error", ATTEMPTS),
-        ("start", "timeout", ATTEMPTS),
-        ("start", "drop", ATTEMPTS),
     ],
 )
 async def test_backend_fault_is_retried_a_bounded_number_of_times_then_503_and_the_next_request_starts(
@@ -129,6 +126,33 @@ async def test_backend_fault_is_retried_a_bounded_number_of_times_then_503_and_t
     assert started_inputs(durable, instance_id) == [{"n": 1}]
 
 
+@pytest.mark.parametrize("mode", ["error", "timeout", "drop"])
+async def test_start_of_unknown_outcome_that_never_lands_is_503_at_the_deadline_and_its_lease_is_left_to_expire(
+    load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport, mode: str
+) -> None:
+    """The start and each re-send of it fail without a clear answer: it may still land, so the holder
+    keeps the lease past its answer, and a retry before the lease expires cannot start the ID."""
+    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
+    durable.inject_fault("start", mode, times=ATTEMPTS)
+    instance_id = new_instance_id()
+
+    failed = await app.post(instance_id, {"n": 1})
+    retry = await app.post(instance_id, {"n": 1})
+    scenario_report.record(
+        f"backend start fails ({mode}) on the start and each re-send, then retried at once",
+        [failed.status_code, retry.status_code],
+        len(durable.effective_starts),
+    )
+
+    assert_unavailable(failed)
+    assert failed.headers["Retry-After"] == str(app.endpoint.settings.lock_lease_seconds)
+    assert durable.calls["start"] == ATTEMPTS
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "leased"
+    assert_unavailable(retry)
+    assert durable.calls["start"] == ATTEMPTS
+    assert durable.enqueued_starts == []
+
+
 @pytest.mark.parametrize("mode", ["drop_after", "error_after"])
 async def test_start_that_went_through_is_answered_202_and_a_retry_of_it_starts_nothing(
     load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport, mode: str
@@ -153,12 +177,12 @@ async def test_start_that_went_through_is_answered_202_and_a_retry_of_it_starts_
     assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
 
 
-async def test_start_that_went_through_while_status_reads_fail_is_503_and_never_started_twice(
+async def test_start_that_went_through_while_status_reads_fail_is_503_never_started_twice_and_blocks_others(
     load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport
 ) -> None:
-    """When the answer of a start is lost and no read can confirm it, the app cannot tell; it answers
-    503 and must not start again, and the retry finds the instance."""
-    app = await load_app(**FAST_FAILING)
+    """When the answer of a start is lost and no read can confirm it up to the deadline, the app cannot
+    tell: it answers 503, sends no second start and leaves the lease held; a retry then finds the instance."""
+    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
     durable.latency_seconds = 0.1  # room to queue the read faults while the start is in flight
     durable.inject_fault("start", "drop_after")
     instance_id = new_instance_id()
@@ -167,9 +191,11 @@ async def test_start_that_went_through_while_status_reads_fail_is_503_and_never_
     deadline = time.monotonic() + 5
     while durable.calls["start"] == 0 and time.monotonic() < deadline and not request.done():  # noqa: ASYNC110 - the stand-in signals nothing to wait on
         await asyncio.sleep(0.005)
-    durable.inject_fault("status", "error", times=ATTEMPTS)
+    durable.inject_fault("status", "error", times=1000)
     first = await request
-    retry = await app.post(instance_id, {"n": 1})
+    lease_after_answer = await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id)
+    durable.clear_faults()
+    retry = await app.post(instance_id, {"n": 2})
     scenario_report.record(
         "start applied, answer lost and every confirming read fails, then retried",
         [first.status_code, retry.status_code],
@@ -177,6 +203,7 @@ async def test_start_that_went_through_while_status_reads_fail_is_503_and_never_
     )
 
     assert_unavailable(first)
+    assert lease_after_answer == "leased"
     assert retry.status_code == 409
     assert durable.calls["start"] == 1
     assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
@@ -238,3 +265,20 @@ async def test_hanging_backend_is_cut_off_by_the_request_deadline(
     assert_unavailable(response)
     assert took <= request_timeout + RELEASE_TIMEOUT_SECONDS + SCHEDULING_SLACK_SECONDS
     assert durable.enqueued_starts == []
+
+
+async def test_start_whose_arguments_the_extension_refuses_is_a_500_sent_once_and_the_lease_is_released(
+    app: StartApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orchestrator the app allows but the function app lacks: a clear refusal, so nothing may land,
+    and retrying cannot help."""
+    monkeypatch.setattr(durable, "orchestrators", {"someotherorchestrator"})
+    instance_id = new_instance_id()
+
+    response = await app.post(instance_id, {"n": 1})
+
+    assert response.status_code == 500
+    assert body_of(response)["error"] == "internal"
+    assert durable.calls["start"] == 1
+    assert durable.enqueued_starts == []
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"

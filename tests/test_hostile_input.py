@@ -46,13 +46,14 @@ DOT_SEGMENTS = (".", "..")
 
 
 def id_is_valid(instance_id: str) -> bool:
-    """1..256 UTF-16 code units, no leading '@', none of / \\ # ? or a control character."""
+    """1..256 UTF-16 code units, no leading '@', none of / \\ # ? or a control character, no percent escape."""
     utf16_units = sum(2 if ord(character) > 0xFFFF else 1 for character in instance_id)
     return (
         1 <= utf16_units <= 256
         and not instance_id.startswith("@")
         and not _FORBIDDEN_IN_ID.search(instance_id)
         and instance_id not in DOT_SEGMENTS
+        and not re.search("%[0-9A-Fa-f]{2}", instance_id)
     )
 
 

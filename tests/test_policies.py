@@ -13,8 +13,8 @@ import azure.functions as func
 import pytest
 from aiohttp import web
 
+from singleton_start.holding import TERMINATE_REASON
 from singleton_start.settings import SettingsError
-from singleton_start.start import TERMINATE_REASON
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin

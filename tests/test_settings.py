@@ -67,6 +67,25 @@ def test_bad_values_fail_naming_the_setting(name: str, value: str, fragment: str
     assert fragment in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("timeout", "lease"),
+    [("11", "15"), ("26", "30"), ("60", "60")],
+)
+def test_backend_timeout_and_safety_margin_not_fitting_inside_the_lease_fail_naming_both(
+    timeout: str, lease: str
+) -> None:
+    """Each value is in its own range; together a holder could not make one call before its lease may end."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"SINGLETON_BACKEND_TIMEOUT_SECONDS": timeout, "SINGLETON_LOCK_LEASE_SECONDS": lease})
+    assert "SINGLETON_BACKEND_TIMEOUT_SECONDS" in str(raised.value)
+    assert "SINGLETON_LOCK_LEASE_SECONDS" in str(raised.value)
+
+
+def test_backend_timeout_that_fits_inside_the_lease_with_the_margin_is_accepted() -> None:
+    settings = load_settings({"SINGLETON_BACKEND_TIMEOUT_SECONDS": "10", "SINGLETON_LOCK_LEASE_SECONDS": "15"})
+    assert settings.backend_timeout_seconds == 10
+
+
 def test_missing_storage_connection_fails_naming_the_setting() -> None:
     with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
         blob_service_from_environment({})

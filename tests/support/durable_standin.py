@@ -6,12 +6,13 @@ The host cannot run in tests or benchmarks, so this server answers the same rout
 with the same status codes, headers and JSON bodies, backed by an in-memory model of
 the Azure Storage backend's instance table.
 
-Modelled on Azure/azure-functions-durable-extension ``HttpApiHandler`` /
-``DurableClient`` / ``BindingHelper`` and Azure/durabletask
+Modelled on Azure/azure-functions-durable-extension ``LocalHttpListener`` /
+``HttpApiHandler`` / ``DurableClient`` / ``BindingHelper`` and Azure/durabletask
 ``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync`` /
-``AzureTableTrackingStore.SetNewExecutionAsync``.  Deliberate simplifications: there is
-no orchestration worker, so instances stay where they are put (``set_status`` moves
-them) and terminate takes effect immediately instead of via a queued message.
+``AzureTableTrackingStore.SetNewExecutionAsync``.  Where releases differ, the current one is
+the default and the older one a per-test choice (``already_exists_status``).  Deliberate
+simplifications: there is no orchestration worker, so instances stay where they are put
+(``set_status`` moves them) and terminate takes effect immediately instead of via a queued message.
 
 ``storage_op_seconds`` charges each storage round trip an API call makes in the real backend:
 a status read is one table query (``AzureTableTrackingStore.GetStateAsync``); a start is three
@@ -28,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from aiohttp import web
 
@@ -56,7 +58,11 @@ class DurableStandin:
     # HttpApiHandler.IsCompletedStatus: terminate/suspend/resume answer 410 for these.
     COMPLETED_STATUSES = frozenset({"Completed", "Terminated", "Canceled", "Failed"})
     FAULT_KINDS = frozenset({"status", "start", "terminate", "raise_event", "purge", "list", "suspend", "resume"})
-    FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after"})
+    # empty_500: LocalHttpListener.HandleRequestAsync sets status 500 and writes nothing when the handler throws.
+    FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after", "empty_500"})
+    # A start over an active instance: 409 from HttpApiHandler's catch of OrchestrationAlreadyExistsException in
+    # current releases, the catch-all 500 with the exception in older ones.
+    ALREADY_EXISTS_STATUSES = (409, 500)
     MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
     HANG_SECONDS = 30.0
     WEBHOOK_PATH = "/runtime/webhooks/durabletask"
@@ -87,6 +93,7 @@ class DurableStandin:
         self.race_window_seconds = 0.0
         self.storage_op_seconds = 0.0
         self.storage_ops: collections.Counter[str] = collections.Counter()
+        self.already_exists_status = 409
         self.calls: collections.Counter[str] = collections.Counter()
         self.accepted_starts = 0
         self.effective_starts: list[tuple[str, str, Any]] = []
@@ -111,7 +118,8 @@ class DurableStandin:
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        # Kestrel does not stop a handler whose client went away: a start whose caller hung up still lands.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, handler_cancellation=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -221,7 +229,12 @@ class DurableStandin:
         return None if record is None else dict(record)
 
     def inject_fault(self, kind: str, mode: str, *, times: int = 1) -> None:
-        """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order)."""
+        """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order).
+
+        Modes: error (a 500 with an exception, nothing applied), timeout (hang, then close), drop (close
+        before handling), drop_after and error_after (start only: after the start was handled), and
+        empty_500 (any route: LocalHttpListener's bodiless 500 when the handler throws).
+        """
         if kind not in self.FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if mode not in self.FAULT_MODES:
@@ -237,7 +250,7 @@ class DurableStandin:
         self._faults.clear()
 
     def reset(self) -> None:
-        """Forget instances, counters, events and faults; latency, race window and storage op cost back to 0."""
+        """Forget instances, counters, events and faults; every control back to its default."""
         self._instances.clear()
         self._etags.clear()
         self.calls.clear()
@@ -250,6 +263,7 @@ class DurableStandin:
         self.clear_faults()
         self.latency_seconds = 0.0
         self.race_window_seconds = 0.0
+        self.already_exists_status = 409
         # Let requests still hanging on a "timeout" fault end (by a drop) instead of
         # lingering into the next test on a shared server.
         self._stopping.set()
@@ -401,9 +415,7 @@ class DurableStandin:
         raw_path = request.rel_url.raw_path
         if not raw_path.startswith(self.RPC_PATH):
             return "unknown", self._not_found
-        # PathString's implicit conversion unescapes the whole path before segment
-        # matching, so %2F becomes a separator, %20 a space, %25 a percent sign.
-        path = unquote(raw_path[len(self.RPC_PATH) :], errors="replace").strip("/")
+        path = self.route_path(raw_path[len(self.RPC_PATH) :])
         segments = path.split("/") if path else []
         method = request.method.upper()
         head = segments[0].lower() if segments else ""
@@ -456,6 +468,20 @@ class DurableStandin:
             return head, self._not_modelled
         return "unknown", self._not_found
 
+    @staticmethod
+    def route_path(raw_path: str) -> str:
+        """The path HttpApiHandler matches its route templates on, from the raw request path.
+
+        Kestrel decodes the path except %2F; the Web API shim (HttpRequestMessageFeature) rebuilds
+        the URI from PathString.ToUriComponent, which keeps valid %XX escapes as they are;
+        HttpApiHandler.HandleRequestAsync then runs WebUtility.UrlDecode on the URI's AbsolutePath
+        (every %XX, and '+' as a space), and passing that string to TemplateMatcher.TryMatch converts
+        it with PathString.FromUriComponent, which decodes %XX except %2F once more.
+        """
+        kestrel = "%2F".join(unquote(part, errors="replace") for part in _split_encoded_slash(raw_path))
+        url_decoded = unquote_plus(kestrel, errors="replace")
+        return "%2F".join(unquote(part, errors="replace") for part in _split_encoded_slash(url_decoded)).strip("/")
+
     def _take_fault(self, kind: str) -> str | None:
         queue = self._faults.get(kind)
         if not queue:
@@ -495,6 +521,8 @@ class DurableStandin:
             return self._drop(request)
         if fault == "drop":
             return self._drop(request)
+        if fault == "empty_500":
+            return self._empty(500)
         response = await handler()
         if fault == "drop_after":
             return self._drop(request)
@@ -642,12 +670,7 @@ class DurableStandin:
         await self._storage_op("start")
         existing, etag = self._read(instance_id)
         if existing is not None and existing["runtimeStatus"] in self.DEDUPE_STATUSES:
-            return self._error(
-                500,
-                self._ERROR_MESSAGE,
-                f"An Orchestration instance with the status {existing['runtimeStatus']} already exists.",
-                "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
-            )
+            return self._already_exists(existing["runtimeStatus"])
         execution_id = uuid.uuid4().hex
         created = self._now()
         await self._storage_op("start")
@@ -687,6 +710,19 @@ class DurableStandin:
             )
             self.effective_starts.append((instance_id, function_name, input_value))
         return self._check_status_response(request, instance_id)
+
+    def _already_exists(self, runtime_status: str) -> web.Response:
+        """HandleStartOrchestratorRequestAsync's answer to OrchestrationAlreadyExistsException.
+
+        Current releases: CreateErrorResponse(HttpStatusCode.Conflict, e.Message), a body with the message
+        only. Older ones: the catch-all CreateErrorResponse(500, "Something went wrong ...", e).
+        """
+        message = f"An Orchestration instance with the status {runtime_status} already exists."
+        if self.already_exists_status == 409:
+            return self._json_response(409, {"Message": message})
+        return self._error(
+            500, self._ERROR_MESSAGE, message, "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
+        )
 
     def _validate_start(self, function_name: str, instance_id: str) -> str | None:
         """ThrowIfFunctionDoesNotExist + StartNewAsync instance-ID checks (ArgumentException)."""
@@ -729,3 +765,8 @@ class DurableStandin:
         urls = self._management_urls(origin + self.WEBHOOK_PATH, instance_id, task_hub, include_rewind=False)
         headers = {"Location": urls["statusQueryGetUri"], "Retry-After": "10"}
         return self._json_response(202, urls, headers)
+
+
+def _split_encoded_slash(path: str) -> list[str]:
+    """The path cut at every %2F, which Kestrel and PathString leave encoded."""
+    return re.split("%2[Ff]", path)

@@ -1,0 +1,55 @@
+"""Taking the per-ID lease, or answering from the status when waiting for it is no use."""
+
+from __future__ import annotations
+
+from .calls import Calls
+from .command import StartCommand
+from .lock import Lease
+from .outcomes import Outcome, Unavailable, answer_for
+from .settings import ConflictPolicy
+from .status import Observed
+from .timing import Deadline, backoff_delays
+
+
+async def answer_after_waiting(
+    calls: Calls, command: StartCommand, observed: Observed, deadline: Deadline
+) -> Outcome | None:
+    """After waiting on another start of this ID: a replay for a keyed request (whose first send may be
+    what was waited on), the policy's answer for any other."""
+    if command.idempotency:
+        return await calls.replay(command, observed, deadline)
+    return answer_for(calls.decide(observed), observed)
+
+
+def may_answer_while_waiting(calls: Calls, command: StartCommand) -> bool:
+    """Whether a status read during the wait can end it: never for a keyed request, whose replay needs the
+    holder's record, nor under terminate-existing, which always needs the lock."""
+    return command.idempotency is None and calls.settings.conflict_policy is not ConflictPolicy.TERMINATE_EXISTING
+
+
+async def acquire(
+    calls: Calls, command: StartCommand, observed: Observed, deadline: Deadline, wait: Deadline
+) -> Lease | Outcome:
+    """The lease, polled with backoff until `wait` is spent; else the answer the status gives."""
+    delays = backoff_delays()
+    keyed = command.idempotency is not None
+    while True:
+        lease = await calls.locks.try_acquire(
+            calls.backend.task_hub,
+            command.instance_id,
+            calls.limit(deadline),
+            blob_may_be_missing=not observed.exists,
+        )
+        if lease:
+            return lease
+        if wait.remaining() <= 0:
+            break
+        await calls.sleep(min(next(delays), wait.remaining()))
+        if may_answer_while_waiting(calls, command):
+            observed = await calls.read(command, deadline)
+            answer = answer_for(calls.decide(observed), observed)
+            if answer:
+                return answer
+    observed = await calls.read(command, deadline, with_input=keyed)
+    answer = await answer_after_waiting(calls, command, observed, deadline)
+    return answer or Unavailable("another request for this instance ID held the lock for the whole wait budget")

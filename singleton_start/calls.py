@@ -1,0 +1,71 @@
+"""The backend and storage calls of one start request, each bounded by the request's deadline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .backend import BackendUnavailable, DurableBackend
+from .command import StartCommand
+from .idempotency import replay_answer
+from .lock import Lease, LeaseLocks, StorageUnavailable
+from .outcomes import Outcome
+from .settings import LEASE_SAFETY_SECONDS, Settings
+from .status import Action, Observed, decide
+from .timing import Deadline, DeadlineReached, backoff_delays
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Calls:
+    """One request's collaborators, with the limits every call of a start keeps to."""
+
+    backend: DurableBackend
+    locks: LeaseLocks
+    settings: Settings
+    sleep: Callable[[float], Awaitable[None]]
+
+    def decide(self, observed: Observed) -> Action:
+        return decide(observed, self.settings.conflict_policy, self.settings.reuse_policy)
+
+    def limit(self, deadline: Deadline) -> float:
+        """One call's timeout: the backend limit, cut to what is left of `deadline`."""
+        return deadline.timeout(self.settings.backend_timeout_seconds)
+
+    async def read(self, command: StartCommand, deadline: Deadline, *, with_input: bool = False) -> Observed:
+        """A status read, retried with backoff a bounded number of times."""
+        delays = backoff_delays()
+        for attempt in range(1, self.settings.start_attempts + 1):
+            try:
+                return await self.backend.read(command.instance_id, self.limit(deadline), with_input=with_input)
+            except BackendUnavailable:
+                if attempt == self.settings.start_attempts:
+                    raise
+                await self.sleep(min(next(delays), deadline.remaining()))
+        raise AssertionError("unreachable")
+
+    async def replay(self, command: StartCommand, observed: Observed, deadline: Deadline) -> Outcome | None:
+        """The replay of this key's start when `observed` (read with its input) is the key's instance."""
+        claim = command.idempotency
+        if claim is None or not observed.exists:
+            return None
+        record = await self.locks.read_record(self.backend.task_hub, command.instance_id, self.limit(deadline))
+        return replay_answer(claim, dict(record), observed, command.input_value)
+
+    def hold(self, lease: Lease, deadline: Deadline) -> Deadline:
+        """Until when a holder may still send calls: its lease's end minus the safety margin."""
+        return deadline.sooner(lease.remaining() - LEASE_SAFETY_SECONDS)
+
+    def start_timeout(self, lease: Lease, deadline: Deadline) -> float:
+        """A start's own timeout: at most half of what the hold has left, so that settling it fits too."""
+        hold = self.hold(lease, deadline)
+        return min(self.limit(hold), hold.remaining() / 2)
+
+    async def renew(self, lease: Lease, deadline: Deadline) -> None:
+        """Keep the lease for another full length; when storage fails it ends when it would have."""
+        try:
+            await self.locks.renew(lease, self.limit(deadline))
+        except (StorageUnavailable, DeadlineReached) as error:
+            LOG.warning("Lease not renewed: %s", error or "the request ran out of time")

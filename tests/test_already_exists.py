@@ -1,0 +1,37 @@
+"""A start over an active instance is refused by every release: 409 now, 500 with the exception before."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from singleton_start.backend import DurableBackend, StartRefused
+from singleton_start.durable_http import DurableHttp
+from tests.support.durable_standin import DurableStandin
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ORCHESTRATOR = "SingletonOrchestrator"
+TIMEOUT = 5.0
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def backend(durable: DurableStandin) -> AsyncIterator[DurableBackend]:
+    http = DurableHttp()
+    yield DurableBackend(http, durable.starter_binding())
+    await http.close()
+
+
+@pytest.mark.parametrize("already_exists_status", DurableStandin.ALREADY_EXISTS_STATUSES)
+async def test_a_start_over_a_running_instance_raises_already_exists_and_queues_nothing(
+    backend: DurableBackend, durable: DurableStandin, already_exists_status: int
+) -> None:
+    durable.already_exists_status = already_exists_status
+    durable.add_instance("job", ORCHESTRATOR, "Running", '"first"')
+    with pytest.raises(StartRefused) as refusal:
+        await backend.start(ORCHESTRATOR, "job", "second", TIMEOUT)
+    assert refusal.value.already_exists
+    assert "already exists" in str(refusal.value)
+    assert durable.enqueued_starts == []
