@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from singleton_start.job import STOP_EVENT_NAME
+from sample_job.job import STOP_EVENT_NAME
 from tests.conftest import new_instance_id
 from tests.support.func_host import (
     APP_ROOT,
