@@ -50,6 +50,6 @@ ensure_node_modules() {
   fi
   if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "Installing Azurite into node_modules..."
-    npm ci --no-audit --no-fund --loglevel=error
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
   fi
 }
