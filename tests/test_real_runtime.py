@@ -18,7 +18,7 @@ from tests.conftest import StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import started_inputs
-from tests.support.runtime import FunctionRuntime, HttpAnswer, InvocationFailed, runtime_available, start_runtime
+from tests.support.runtime import FunctionRuntime, HttpAnswer, RuntimeFailure, runtime_available, start_runtime
 from tests.support.worker import load_function
 from tests.test_orchestrator_replay import History, cycle_scheduled, payloads
 
@@ -126,7 +126,7 @@ async def test_activity_failure_through_the_runtime_reports_the_items_error(runt
     (binding,) = load_function(ACTIVITY).input_binding_names
     payload = {"cycle": 1, "item": 2, "fail": True}
 
-    with pytest.raises(InvocationFailed, match="item 2 of cycle 1 fails on purpose"):
+    with pytest.raises(RuntimeFailure, match="item 2 of cycle 1 fails on purpose"):
         await runtime.invoke(ACTIVITY, **{binding: runtime.json_data(payload)})
 
 

@@ -64,8 +64,8 @@ class HttpAnswer:
         return json.loads(self.body)
 
 
-class InvocationFailed(AssertionError):
-    """The runtime answered an invocation with a failure status; the message is its exception."""
+class RuntimeFailure(AssertionError):
+    """The runtime answered a load or an invocation with a failure status; the message is its exception."""
 
 
 @dataclass
@@ -119,7 +119,7 @@ class FunctionRuntime:
 
     def _check(self, result: Any) -> None:
         if result.status != self.protos.StatusResult.Success:
-            raise InvocationFailed(result.exception.message)
+            raise RuntimeFailure(result.exception.message)
 
     async def invoke(self, name: str, **inputs: Any) -> Any:
         """Invoke with one TypedData per input binding; returns the return value's TypedData."""
