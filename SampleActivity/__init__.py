@@ -1,9 +1,9 @@
-"""SampleActivity: one work item of the sample background job (see singleton_start.job).
+"""SampleActivity: one work item of the sample background job (see sample_job.job).
 
 Annotations stay plain `dict`: the Functions worker reads them at load time to pick a converter.
 """
 
-from singleton_start.job import run_work_item
+from sample_job.job import run_work_item
 
 
 def main(payload: dict) -> dict:

@@ -1,4 +1,4 @@
-"""SingletonOrchestrator: the sample eternal background job (see singleton_start.job)."""
+"""SingletonOrchestrator: the sample eternal background job (see sample_job.job)."""
 
 from collections.abc import Generator
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
-from singleton_start.job import run_job
+from sample_job.job import run_job
 
 
 def orchestrator_function(

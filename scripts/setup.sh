@@ -1,12 +1,33 @@
-# Shared install steps for scripts/test and scripts/start-local; sourced, not run.
+# Shared install steps for scripts/test, scripts/start-local and scripts/bench; sourced, not run.
+
+# The oldest Python the app supports; pyproject.toml's requires-python says the same.
+MIN_PYTHON_MINOR=11
+
+# "3.X.Y <prefix>" of an interpreter, or nothing when it cannot run.
+python_identity() {
+  "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3], sys.base_prefix)' 2>/dev/null
+}
+
+python_minor() {
+  "$1" -c 'import sys; print(sys.version_info[1] if sys.version_info[0] == 3 else -1)' 2>/dev/null || echo -1
+}
 
 ensure_python_env() {
   local requirements="$1"
   local python="${PYTHON:-python3}"
   local max_minor="${PYTHON_MAX_MINOR:-99}"
-  if ! "$python" -c "import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, $max_minor))"; then
-    echo "Python 3.10 to 3.$max_minor is needed (found $("$python" --version 2>&1)); set PYTHON to another interpreter." >&2
+  local minor
+  minor="$(python_minor "$python")"
+  if [ "$minor" -lt "$MIN_PYTHON_MINOR" ] || [ "$minor" -gt "$max_minor" ]; then
+    local found
+    found="$("$python" --version 2>&1 || echo "no interpreter '$python'")"
+    echo "Python 3.$MIN_PYTHON_MINOR to 3.$max_minor is needed (found $found); set PYTHON to another interpreter." >&2
     exit 1
+  fi
+  # An existing .venv is kept only when it was made by the interpreter asked for.
+  if [ -x .venv/bin/python ] && [ "$(python_identity .venv/bin/python)" != "$(python_identity "$python")" ]; then
+    echo "Recreating .venv with $("$python" --version 2>&1) (it was made with another Python)."
+    rm -rf .venv
   fi
   if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
@@ -16,17 +37,19 @@ ensure_python_env() {
   local digest
   digest="$(cat requirements*.txt | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    echo "Installing $requirements into .venv..."
+    .venv/bin/python -m pip install --quiet --quiet --disable-pip-version-check -r "$requirements"
     echo "$digest" > "$stamp"
   fi
 }
 
 ensure_node_modules() {
   if ! command -v npm >/dev/null 2>&1; then
-    echo "Node.js with npm is needed for Azurite (the local storage emulator)." >&2
+    echo "Node.js 20 or newer with npm is needed for Azurite (the local storage emulator)." >&2
     exit 1
   fi
   if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
+    echo "Installing Azurite into node_modules..."
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
   fi
 }

@@ -16,7 +16,7 @@ from azure.durable_functions.models.utils import http_utils
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.storage_proxy import StorageProxy
-from tests.support.worker import LoadedFunction, invoke, load_function, start_request
+from tests.support.worker import LoadedFunction, close_loaded, invoke, load_function, start_request
 
 TASK_HUB = "TestHubName"
 
@@ -82,24 +82,24 @@ class StartApp:
 LoadApp = Callable[..., Awaitable[StartApp]]
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def load_app(
-    azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[LoadApp]:
+@pytest.fixture
+def load_app(azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> LoadApp:
     """Load HttpStartSingle with AzureWebJobsStorage on Azurite and the given SINGLETON_* settings."""
-    loaded: list[StartApp] = []
 
     async def load(**settings: str) -> StartApp:
         monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        app = StartApp(load_function("HttpStartSingle"), durable)
-        loaded.append(app)
-        return app
+        return StartApp(load_function("HttpStartSingle"), durable)
 
-    yield load
-    for app in loaded:
-        await app.endpoint.close()
+    return load
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def close_loaded_functions() -> AsyncIterator[None]:
+    """Every function a test loads has its clients closed after it, as the process's end would."""
+    yield
+    await close_loaded()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

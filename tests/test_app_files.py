@@ -6,6 +6,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 from singleton_start.settings import Settings, load_settings
 from tests.support.worker import APP_ROOT
 
@@ -52,5 +54,32 @@ def test_funcignore_keeps_tests_tools_and_local_files_out_of_the_package() -> No
     ignored = set((APP_ROOT / ".funcignore").read_text().split())
     for entry in ("tests", ".venv", "node_modules", "bench", "scripts", "local.settings.json", ".azurite"):
         assert entry in ignored
-    for shipped in ("host.json", "requirements.txt", "singleton_start", "HttpStartSingle"):
+    for shipped in ("host.json", "requirements.txt", "singleton_start", "sample_job", "HttpStartSingle"):
         assert shipped not in ignored
+
+
+LOCAL_FILES = ("venv/", ".env", ".mypy_cache/", ".idea/", ".DS_Store", ".coverage", "htmlcov/", "scenario-report.md")
+
+
+@pytest.mark.parametrize("path", LOCAL_FILES)
+def test_local_tool_files_stay_out_of_git_and_the_deployment_package(path: str) -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=APP_ROOT, capture_output=True, check=False)
+    assert ignored.returncode == 0
+    assert path.rstrip("/") in set((APP_ROOT / ".funcignore").read_text().split())
+
+
+def test_requirements_allow_azure_functions_2_and_keep_durable_on_the_v1_model_line() -> None:
+    lines = (APP_ROOT / "requirements.txt").read_text().splitlines()
+    assert "azure-functions>=1.20,<3" in lines
+    durable = next(line for line in lines if line.startswith("azure-functions-durable"))
+    assert durable.endswith(",<2")
+
+
+def test_supported_python_is_stated_the_same_in_pyproject_scripts_and_readme() -> None:
+    pyproject = (APP_ROOT / "pyproject.toml").read_text()
+    setup = (APP_ROOT / "scripts" / "setup.sh").read_text()
+    readme = (APP_ROOT / "README.md").read_text()
+    assert 'requires-python = ">=3.11"' in pyproject
+    assert "MIN_PYTHON_MINOR=11\n" in setup
+    assert "Python 3.11+" in readme
+    assert not re.search(r"Python 3\.10", readme)

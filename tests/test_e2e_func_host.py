@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from singleton_start.job import STOP_EVENT_NAME
+from sample_job.job import STOP_EVENT_NAME
 from tests.conftest import new_instance_id
 from tests.support.func_host import (
     APP_ROOT,
@@ -188,7 +188,7 @@ def test_staged_app_has_what_publishing_ships_and_the_test_settings(tmp_path: Pa
     settings = host_settings("UseDevelopmentStorage=true", new_hub_name())
     app_dir = stage_app(tmp_path / "app", settings)
 
-    for needed in ("host.json", "requirements.txt", "singleton_start/job.py"):
+    for needed in ("host.json", "requirements.txt", "singleton_start/start.py", "sample_job/job.py"):
         assert (app_dir / needed).is_file(), needed
     for function in (
         "HttpStartSingle",

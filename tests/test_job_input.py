@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from singleton_start.job import (
+from sample_job.job import (
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_WORK_ITEMS,
     MAX_ERROR_LENGTH,

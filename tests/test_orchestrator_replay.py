@@ -16,7 +16,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from singleton_start.job import WorkItemFailure
+from sample_job.job import WorkItemFailure
 from tests.support.worker import LoadedFunction, load_function
 
 ORCHESTRATOR = "SingletonOrchestrator"

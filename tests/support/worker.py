@@ -19,6 +19,8 @@ from tests.support.no_master_key import assert_no_master_key, serves_app_links, 
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_BASE_URL = "http://localhost:7071"
+# Function modules loaded since the last close_loaded(): a worker never closes their clients, the suite does.
+LOADED_MODULES: list[ModuleType] = []
 
 
 @dataclass
@@ -50,8 +52,17 @@ def load_function(name: str) -> LoadedFunction:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    LOADED_MODULES.append(module)
     entry_point = getattr(module, config.get("entryPoint", "main"))
     return LoadedFunction(name, config["bindings"], module, entry_point)
+
+
+async def close_loaded() -> None:
+    """Close the clients (storage, the session to the extension) of every function loaded since the last call."""
+    while LOADED_MODULES:
+        endpoint = getattr(LOADED_MODULES.pop(), "endpoint", None)
+        if endpoint is not None:
+            await endpoint.close()
 
 
 async def invoke(function: LoadedFunction, **bindings: Any) -> Any:

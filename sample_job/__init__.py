@@ -1,0 +1,1 @@
+"""The sample background job that SingletonOrchestrator runs; replace it with your own."""
