@@ -13,6 +13,8 @@ import pytest
 import pytest_asyncio
 from azure.durable_functions.models.utils import http_utils
 
+from singleton_start.backend import DurableBackend
+from singleton_start.durable_http import DurableHttp
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.storage_proxy import StorageProxy
@@ -45,6 +47,14 @@ def durable(durable_server: DurableStandin) -> Iterator[DurableStandin]:
     durable_server.reset()
     yield durable_server
     durable_server.reset()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def backend(durable: DurableStandin) -> AsyncIterator[DurableBackend]:
+    """The app's view of the stand-in, over a session of its own."""
+    http = DurableHttp()
+    yield DurableBackend(http, durable.starter_binding())
+    await http.close()
 
 
 def new_instance_id(prefix: str = "job") -> str:

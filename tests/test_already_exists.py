@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
 from singleton_start.backend import DurableBackend, StartRefused
-from singleton_start.durable_http import DurableHttp
 from tests.support.durable_standin import DurableStandin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ORCHESTRATOR = "SingletonOrchestrator"
 TIMEOUT = 5.0
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def backend(durable: DurableStandin) -> AsyncIterator[DurableBackend]:
-    http = DurableHttp()
-    yield DurableBackend(http, durable.starter_binding())
-    await http.close()
 
 
 @pytest.mark.parametrize("already_exists_status", DurableStandin.ALREADY_EXISTS_STATUSES)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from singleton_start.backend import (
     BackendUnavailable,
@@ -22,13 +20,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ORCHESTRATOR = "SingletonOrchestrator"
 TIMEOUT = 5.0
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def backend(durable: DurableStandin) -> AsyncIterator[DurableBackend]:
-    http = DurableHttp()
-    yield DurableBackend(http, durable.starter_binding())
-    await http.close()
 
 
 async def test_an_empty_500_on_a_status_read_is_unavailable_not_missing(

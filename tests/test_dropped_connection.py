@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from singleton_start.backend import DurableBackend, StartOutcomeUnknown
-from singleton_start.durable_http import DurableHttp
 from tests.conftest import StartApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import enqueued_inputs, started_inputs, status_codes
@@ -28,13 +25,6 @@ SHARED_IDS = 2
 CALLERS_PER_SHARED_ID = 5
 # Long enough that every call is in flight on the stand-in when the first one is dropped.
 LATENCY_SECONDS = 0.3
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def backend(durable: DurableStandin) -> AsyncIterator[DurableBackend]:
-    http = DurableHttp()
-    yield DurableBackend(http, durable.starter_binding())
-    await http.close()
 
 
 async def test_one_dropped_start_among_40_concurrent_calls_fails_only_itself(
