@@ -12,8 +12,8 @@ python_minor() {
   "$1" -c 'import sys; print(sys.version_info[1] if sys.version_info[0] == 3 else -1)' 2>/dev/null || echo -1
 }
 
-ensure_python_env() {
-  local requirements="$1"
+# Stop at once when the interpreter asked for is outside the supported range.
+require_python() {
   local python="${PYTHON:-python3}"
   local max_minor="${PYTHON_MAX_MINOR:-99}"
   local minor
@@ -24,6 +24,12 @@ ensure_python_env() {
     echo "Python 3.$MIN_PYTHON_MINOR to 3.$max_minor is needed (found $found); set PYTHON to another interpreter." >&2
     exit 1
   fi
+}
+
+ensure_python_env() {
+  local requirements="$1"
+  local python="${PYTHON:-python3}"
+  require_python
   # An existing .venv is kept only when it was made by the interpreter asked for.
   if [ -x .venv/bin/python ] && [ "$(python_identity .venv/bin/python)" != "$(python_identity "$python")" ]; then
     echo "Recreating .venv with $("$python" --version 2>&1) (it was made with another Python)."
@@ -43,11 +49,15 @@ ensure_python_env() {
   fi
 }
 
-ensure_node_modules() {
+require_npm() {
   if ! command -v npm >/dev/null 2>&1; then
     echo "Node.js 20 or newer with npm is needed for Azurite (the local storage emulator)." >&2
     exit 1
   fi
+}
+
+ensure_node_modules() {
+  require_npm
   if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "Installing Azurite into node_modules..."
     npm ci --no-audit --no-fund --loglevel=error >/dev/null

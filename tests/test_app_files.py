@@ -52,7 +52,7 @@ def test_local_settings_is_ignored_and_only_the_example_is_committed() -> None:
 
 def test_funcignore_keeps_tests_tools_and_local_files_out_of_the_package() -> None:
     ignored = set((APP_ROOT / ".funcignore").read_text().split())
-    for entry in ("tests", ".venv", "node_modules", "bench", "scripts", "local.settings.json", ".azurite"):
+    for entry in ("tests", ".venv", "node_modules", "bench", "scripts", "local.settings.json", ".azurite", ".tools"):
         assert entry in ignored
     for shipped in ("host.json", "requirements.txt", "singleton_start", "sample_job", "HttpStartSingle"):
         assert shipped not in ignored
