@@ -48,7 +48,7 @@ START_ROUTE = "POST orchestrators/{functionName}/{instanceId}"
 
 
 class StorageOptions(TypedDict):
-    """The blob client's keyword options we set; typed so that each reaches the SDK's **kwargs as what it is."""
+    """The blob client options we pass; a TypedDict lets the type checker match each to the SDK's parameters."""
 
     retry_policy: LinearRetry
     connection_timeout: int
