@@ -16,7 +16,7 @@ STORAGE_SDK = ("/azure/core/", "/azure/storage/")
 
 def own_cpu_seconds(stats: pstats.Stats, parts: tuple[str, ...]) -> float:
     """CPU spent inside the functions of files whose path holds one of ``parts`` (their own time only)."""
-    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
     return sum(entry[2] for (filename, _, _), entry in raw.items() if any(part in filename for part in parts))
 
 

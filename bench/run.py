@@ -113,7 +113,8 @@ class Bench:
         self.starter = backends.endpoints.starter
 
     async def app_handler(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        return await invoke(self.app, req=req, starter=starter)
+        response: func.HttpResponse = await invoke(self.app, req=req, starter=starter)
+        return response
 
     def clear(self) -> None:
         """No instances and no counts from the scenario before."""

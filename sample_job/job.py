@@ -13,7 +13,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 from azure.durable_functions import DurableOrchestrationContext, RetryOptions
 from azure.durable_functions.models.Task import TaskBase, TaskState
@@ -134,7 +134,7 @@ class CycleReport:
         }
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     # bool is an int subclass in Python, but `true` is never a count in JSON.
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -371,8 +371,9 @@ def run_job(context: DurableOrchestrationContext) -> Generator[TaskBase, Any, di
     stop = context.wait_for_external_event(STOP_EVENT_NAME)
     winner = yield context.task_any([timer, stop])
     if winner is stop:
-        # A pending timer would keep the instance alive until it fires.
-        timer.cancel()
+        # A pending timer would keep the instance alive until it fires. create_timer is hinted TaskBase, which has
+        # no cancel, but returns a TimerTask or LongTimerTask, which do.
+        timer.cancel()  # type: ignore[attr-defined]
         context.set_custom_status(cycle_status(report, totals, None))
         return build_summary(totals, StoppedBy.STOP_EVENT, report)
 

@@ -62,7 +62,7 @@ def input_matches(stored: Any, sent: Any) -> bool:
     if not isinstance(stored, str):
         return False
     try:
-        return json.loads(stored) == sent
+        return bool(json.loads(stored) == sent)
     except ValueError:
         return False
 

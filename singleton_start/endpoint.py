@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 import azure.functions as func
 from azure.identity.aio import DefaultAzureCredential
@@ -44,9 +45,20 @@ LOG = logging.getLogger("singleton_start")
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 START_ROUTE = "POST orchestrators/{functionName}/{instanceId}"
+
+
+class StorageOptions(TypedDict):
+    """The blob client options we pass; a TypedDict lets the type checker match each to the SDK's parameters."""
+
+    retry_policy: LinearRetry
+    connection_timeout: int
+    read_timeout: int
+
+
 # Every storage call is also bounded by the request's deadline; these keep one call from eating it.
-STORAGE_OPTIONS = {
-    "retry_policy": LinearRetry(backoff=0.2, random_jitter_range=0, retry_total=1),
+STORAGE_OPTIONS: StorageOptions = {
+    # backoff is hinted int, but the SDK draws the wait with random.uniform, so seconds may be a fraction.
+    "retry_policy": LinearRetry(backoff=0.2, random_jitter_range=0, retry_total=1),  # type: ignore[arg-type]
     "connection_timeout": 3,
     "read_timeout": 5,
 }

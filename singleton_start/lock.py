@@ -100,7 +100,8 @@ class LeaseLocks:
             except ResourceNotFoundError:
                 pass
             except HttpResponseError as error:
-                if error.status_code == 409 and error.error_code == "LeaseAlreadyPresent":
+                # The storage SDK sets error_code on the errors it raises; azure-core's class does not declare it.
+                if error.status_code == 409 and error.error_code == "LeaseAlreadyPresent":  # type: ignore[attr-defined]
                     return None
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:

@@ -86,7 +86,8 @@ class StartApp:
             body = json.dumps(body).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
         request = start_request(function_name, instance_id, body, headers)
-        return await invoke(self.function, req=request, starter=self.durable.starter_binding())
+        response: func.HttpResponse = await invoke(self.function, req=request, starter=self.durable.starter_binding())
+        return response
 
 
 LoadApp = Callable[..., Awaitable[StartApp]]
@@ -120,7 +121,8 @@ async def app(load_app: LoadApp) -> StartApp:
 
 def body_of(response: func.HttpResponse) -> dict[str, Any]:
     assert response.headers.get("Content-Type") == "application/json"
-    return json.loads(response.get_body())
+    body: dict[str, Any] = json.loads(response.get_body())
+    return body
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -26,7 +26,7 @@ async def test_empty_500s_on_every_status_read_start_nothing_over_a_completed_in
     assert response.status_code == 503
     assert body_of(response)["error"] == "unavailable"
     assert durable.calls["start"] == 0
-    assert durable.instance(instance_id)["input"] == '"first"'  # type: ignore[index]
+    assert durable.row(instance_id)["input"] == '"first"'
 
 
 async def test_an_empty_500_on_the_first_status_read_is_followed_by_a_real_read_and_409(

@@ -73,7 +73,7 @@ async def test_request_cancelled_while_its_start_is_on_its_way_keeps_the_lease_s
     assert held_after_cancel == "leased"
     assert response.status_code == 409
     assert enqueued_inputs(durable, instance_id) == [{"caller": "a"}]
-    assert decoded(durable.instance(instance_id)["input"]) == {"caller": "a"}
+    assert decoded(durable.row(instance_id)["input"]) == {"caller": "a"}
 
 
 async def lease_is(container: ContainerClient, instance_id: str, state: str) -> bool:

@@ -37,7 +37,8 @@ async def naive_post(durable: DurableStandin, instance_id: str, body: object) ->
         response: func.HttpResponse = await naive_main(request, durable.starter_binding())
     except Exception:  # noqa: BLE001 - the worker turns any exception into a 500
         return 500
-    return response.status_code
+    status_code: int = response.status_code
+    return status_code
 
 
 async def test_fifty_concurrent_starts_of_one_id_give_one_202_with_the_lock_and_several_without(
@@ -53,7 +54,7 @@ async def test_fifty_concurrent_starts_of_one_id_give_one_202_with_the_lock_and_
 
     assert Counter(codes) == {202: 1, 409: 49}
     winner = {"n": codes.index(202)}
-    assert decoded(durable.instance(locked_id)["input"]) == winner
+    assert decoded(durable.row(locked_id)["input"]) == winner
     assert enqueued_inputs(durable, locked_id) == [winner]
     assert started_inputs(durable, locked_id) == [winner]
 

@@ -81,7 +81,8 @@ def started(host: FuncHost, instance_id: str, job: dict[str, Any]) -> dict[str, 
     assert reply.status == 202, reply
     assert reply.body["id"] == instance_id
     assert reply.headers["Location"] == reply.body["statusQueryGetUri"]
-    return reply.body
+    links: dict[str, str] = reply.body
+    return links
 
 
 def instance_status(host: FuncHost, links: dict[str, str]) -> dict[str, Any]:
@@ -240,7 +241,8 @@ def server_header(url: str) -> str:
     """Which server answered; an unsigned request is refused, but the refusal names the service."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.headers["Server"]
+            server: str = response.headers["Server"]
+            return server
     except urllib.error.HTTPError as error:
         return error.headers["Server"]
 

@@ -154,7 +154,7 @@ SPECIAL_IDS = [
 ]
 INSTANCE_IDS = st.one_of(
     st.sampled_from(SPECIAL_IDS),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=24),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=24),
     st.text(st.sampled_from("x/\\#?@%. \t\x00\x85\u2028😀é"), max_size=24),
     st.tuples(st.integers(250, 260), st.sampled_from(["x", "é", "😀", "\x85"])).map(lambda pair: pair[1] * pair[0]),
 )
@@ -227,7 +227,8 @@ OTHER_NAMES = st.one_of(
 
 
 def storage_and_backend_calls(app: StartApp, durable: DurableStandin) -> int:
-    return sum(durable.calls.values()) + sum(app.endpoint.locks.calls.values())
+    calls: int = sum(durable.calls.values()) + sum(app.endpoint.locks.calls.values())
+    return calls
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -309,7 +310,7 @@ async def test_case_variants_of_the_allowed_name_start_the_configured_name(
     )
 
     assert response.status_code == 202
-    assert durable.instance(instance_id)["name"] == ALLOWED_NAME
+    assert durable.row(instance_id)["name"] == ALLOWED_NAME
 
 
 @given(name=OTHER_NAMES)

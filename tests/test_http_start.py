@@ -34,7 +34,7 @@ async def test_new_instance_id_starts_with_the_body_as_input_and_answers_202(
     body = assert_check_status_answer(response, instance_id)
     assert body["statusQueryGetUri"] == f"http://localhost:7071/api/orchestrators/SingletonOrchestrator/{instance_id}"
     assert started_inputs(durable, instance_id) == [{"workItems": 2}]
-    assert durable.instance(instance_id)["name"] == "SingletonOrchestrator"
+    assert durable.row(instance_id)["name"] == "SingletonOrchestrator"
 
 
 async def test_empty_body_starts_with_no_input(app: StartApp, durable: DurableStandin) -> None:
@@ -104,15 +104,15 @@ async def test_ended_instance_is_replaced_by_a_new_start(
 ) -> None:
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 1})).status_code == 202
-    first_created = durable.instance(instance_id)["createdTime"]
+    first_created = durable.row(instance_id)["createdTime"]
     durable.set_status(instance_id, runtime_status)
 
     response = await app.post(instance_id, {"n": 2})
 
     assert response.status_code == 202
     assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
-    assert durable.instance(instance_id)["runtimeStatus"] == "Pending"
-    assert durable.instance(instance_id)["createdTime"] > first_created
+    assert durable.row(instance_id)["runtimeStatus"] == "Pending"
+    assert durable.row(instance_id)["createdTime"] > first_created
 
 
 @pytest.mark.parametrize("name", ["SampleActivity", "HttpStartSingle", "NoSuchThing", "Singleton"])
@@ -357,8 +357,8 @@ async def test_storage_client_is_made_once_when_the_function_loads_not_per_reque
     made: list[object] = []
     real_factory = BlobServiceClient.from_connection_string.__func__  # type: ignore[attr-defined]
 
-    def counting_factory(cls: type[BlobServiceClient], *args: object, **kwargs: object) -> BlobServiceClient:
-        client = real_factory(cls, *args, **kwargs)
+    def counting_factory(cls: type[BlobServiceClient], /, *args: object, **kwargs: object) -> BlobServiceClient:
+        client: BlobServiceClient = real_factory(cls, *args, **kwargs)
         made.append(client)
         return client
 

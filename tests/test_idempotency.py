@@ -73,7 +73,7 @@ async def test_retry_with_the_same_key_and_body_replays_the_first_202_and_starts
     assert durable.calls["start"] == 1
     assert durable.calls["terminate"] == 0
     assert started_inputs(durable, instance_id) == [{"n": 1}]
-    assert durable.instance(instance_id)["runtimeStatus"] == "Running"
+    assert durable.row(instance_id)["runtimeStatus"] == "Running"
 
 
 async def test_keyed_start_records_the_key_and_the_instance_created_time_on_the_lock_blob(
@@ -85,7 +85,7 @@ async def test_keyed_start_records_the_key_and_the_instance_created_time_on_the_
     record = await app.endpoint.locks.read_record(TASK_HUB, instance_id, 5)
 
     assert record["idempotencykey"] == "order-42"
-    created = durable.instance(instance_id)["createdTime"].replace(microsecond=0)
+    created = durable.row(instance_id)["createdTime"].replace(microsecond=0)
     assert datetime.fromisoformat(record["createdtime"]) == created
 
 
@@ -101,7 +101,7 @@ async def test_retry_with_the_same_key_after_the_instance_completed_replays_inst
 
     assert_replayed(retry, first)
     assert durable.calls["start"] == 1
-    assert durable.instance(instance_id)["runtimeStatus"] == "Completed"
+    assert durable.row(instance_id)["runtimeStatus"] == "Completed"
 
 
 async def test_same_key_after_an_unkeyed_start_replaced_the_instance_gets_the_policy_answer(
@@ -263,7 +263,7 @@ async def test_ten_concurrent_identical_keyed_requests_for_a_new_id_start_once_a
     assert {response.get_body() for response in responses} == {responses[0].get_body()}
     assert started_inputs(durable, instance_id) == [{"n": 1}]
     assert len(durable.enqueued_starts) == 1
-    assert json.loads(durable.instance(instance_id)["input"]) == {"n": 1}
+    assert json.loads(durable.row(instance_id)["input"]) == {"n": 1}
 
 
 async def test_keyed_start_whose_answer_was_lost_is_recorded_and_replays(

@@ -42,7 +42,7 @@ def rejects(raw: object) -> str:
 
 
 @pytest.mark.parametrize("raw", [None, {}])
-def test_no_input_or_empty_object_runs_one_default_cycle(raw):
+def test_no_input_or_empty_object_runs_one_default_cycle(raw: object) -> None:
     job = parse_job_input(raw)
 
     assert job == JobInput()
@@ -53,24 +53,24 @@ def test_no_input_or_empty_object_runs_one_default_cycle(raw):
 
 
 @pytest.mark.parametrize(("field", "value"), [("workItems", 1), ("workItems", 100)])
-def test_work_items_bounds_are_inclusive(field, value):
+def test_work_items_bounds_are_inclusive(field: str, value: int) -> None:
     assert parse_job_input({field: value}).work_items == value
 
 
 @pytest.mark.parametrize("value", [1, 86_400])
-def test_interval_bounds_are_inclusive(value):
+def test_interval_bounds_are_inclusive(value: int) -> None:
     assert parse_job_input({"intervalSeconds": value}).interval_seconds == value
 
 
-def test_max_cycles_null_means_unbounded():
+def test_max_cycles_null_means_unbounded() -> None:
     assert parse_job_input({"eternal": True, "maxCycles": None}).max_cycles is None
 
 
-def test_fail_items_are_kept_sorted():
+def test_fail_items_are_kept_sorted() -> None:
     assert parse_job_input({"workItems": 5, "failItems": [4, 0, 2]}).fail_items == (0, 2, 4)
 
 
-def test_a_full_input_round_trips_through_to_json():
+def test_a_full_input_round_trips_through_to_json() -> None:
     job = JobInput(
         work_items=5,
         interval_seconds=30,
@@ -83,7 +83,7 @@ def test_a_full_input_round_trips_through_to_json():
     assert parse_job_input(job.to_json()) == job
 
 
-def test_to_json_leaves_out_max_cycles_when_unbounded():
+def test_to_json_leaves_out_max_cycles_when_unbounded() -> None:
     assert "maxCycles" not in JobInput(eternal=True).to_json()
 
 
@@ -131,30 +131,30 @@ def test_to_json_leaves_out_max_cycles_when_unbounded():
         ({"stop": True}, "stop"),
     ],
 )
-def test_bad_field_is_rejected_with_a_message_naming_it(raw, field):
+def test_bad_field_is_rejected_with_a_message_naming_it(raw: object, field: str) -> None:
     assert field in rejects(raw)
 
 
 @pytest.mark.parametrize("raw", [[], "eternal", 3, True])
-def test_input_that_is_not_an_object_is_rejected(raw):
+def test_input_that_is_not_an_object_is_rejected(raw: object) -> None:
     assert "input" in rejects(raw)
 
 
-def test_unknown_field_message_lists_the_allowed_fields():
+def test_unknown_field_message_lists_the_allowed_fields() -> None:
     message = rejects({"interval": 5})
 
     assert "interval" in message
     assert "intervalSeconds" in message
 
 
-def test_bad_value_message_shows_the_bounds_and_the_value():
+def test_bad_value_message_shows_the_bounds_and_the_value() -> None:
     assert rejects({"workItems": 500}) == "workItems must be an integer from 1 to 100, got 500"
 
 
 # --- the activity's unit of work -------------------------------------------------------------------
 
 
-def test_activity_payload_passes_the_fail_flag_for_listed_items():
+def test_activity_payload_passes_the_fail_flag_for_listed_items() -> None:
     job = JobInput(work_items=3, fail_items=(1,))
 
     assert [activity_payload(job, 4, item) for item in range(3)] == [
@@ -164,7 +164,7 @@ def test_activity_payload_passes_the_fail_flag_for_listed_items():
     ]
 
 
-def test_work_item_returns_a_checksum_that_depends_only_on_cycle_and_item():
+def test_work_item_returns_a_checksum_that_depends_only_on_cycle_and_item() -> None:
     first = run_work_item({"cycle": 1, "item": 2, "fail": False})
 
     assert first == run_work_item({"cycle": 1, "item": 2})
@@ -174,7 +174,7 @@ def test_work_item_returns_a_checksum_that_depends_only_on_cycle_and_item():
     assert first["checksum"] != run_work_item({"cycle": 2, "item": 2})["checksum"]
 
 
-def test_work_item_marked_to_fail_raises_naming_the_item():
+def test_work_item_marked_to_fail_raises_naming_the_item() -> None:
     with pytest.raises(WorkItemFailure, match="item 1 of cycle 3"):
         run_work_item({"cycle": 3, "item": 1, "fail": True})
 
@@ -192,7 +192,7 @@ def test_work_item_marked_to_fail_raises_naming_the_item():
         {"cycle": 1, "item": 0, "fail": "yes"},
     ],
 )
-def test_work_item_rejects_a_malformed_payload(payload):
+def test_work_item_rejects_a_malformed_payload(payload: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         run_work_item(payload)
 
@@ -200,20 +200,20 @@ def test_work_item_rejects_a_malformed_payload(payload):
 # --- reports, status and summary -------------------------------------------------------------------
 
 
-def test_iso_utc_prints_milliseconds_and_z_in_utc():
+def test_iso_utc_prints_milliseconds_and_z_in_utc() -> None:
     assert iso_utc(AT) == "2024-05-01T10:00:05.000Z"
     two_hours_east = timezone(timedelta(hours=2))
     assert iso_utc(datetime(2024, 5, 1, 12, 0, 5, tzinfo=two_hours_east)) == "2024-05-01T10:00:05.000Z"
     assert iso_utc(datetime(2024, 5, 1, 10, 0, 5, 123456)) == "2024-05-01T10:00:05.123Z"
 
 
-def test_short_error_keeps_one_line_and_a_bounded_length():
+def test_short_error_keeps_one_line_and_a_bounded_length() -> None:
     assert short_error(Exception("Activity failed: \n  boom\n")) == "Activity failed: boom"
     assert len(short_error(Exception("x" * 5000))) == MAX_ERROR_LENGTH
     assert short_error(Exception()) == "Exception"
 
 
-def test_cycle_report_counts_done_and_failed_items_and_keeps_the_first_error():
+def test_cycle_report_counts_done_and_failed_items_and_keeps_the_first_error() -> None:
     outcomes = [
         ItemOutcome(item=0, succeeded=True),
         ItemOutcome(item=1, succeeded=False, error="first"),
@@ -239,7 +239,7 @@ def _report() -> CycleReport:
     return build_cycle_report(2, [ItemOutcome(0, True), ItemOutcome(1, False, "boom")], AT)
 
 
-def test_summary_holds_totals_the_reason_and_the_last_cycle():
+def test_summary_holds_totals_the_reason_and_the_last_cycle() -> None:
     totals = JobTotals(cycles=2, items_done=3, items_failed=1)
 
     summary: dict[str, Any] = build_summary(totals, StoppedBy.STOP_EVENT, _report())
@@ -261,7 +261,7 @@ def test_summary_holds_totals_the_reason_and_the_last_cycle():
     }
 
 
-def test_status_is_waiting_with_a_next_cycle_and_finished_without_one():
+def test_status_is_waiting_with_a_next_cycle_and_finished_without_one() -> None:
     totals = JobTotals(cycles=2, items_done=3, items_failed=1)
 
     waiting = cycle_status(_report(), totals, AT + timedelta(seconds=60))
@@ -276,7 +276,7 @@ def test_status_is_waiting_with_a_next_cycle_and_finished_without_one():
     assert finished["totals"] == {"cycles": 2, "itemsDone": 3, "itemsFailed": 1}
 
 
-def test_working_status_has_the_same_keys_as_the_cycle_status():
+def test_working_status_has_the_same_keys_as_the_cycle_status() -> None:
     job = JobInput(work_items=4, carried=JobTotals(cycles=1, items_done=4, items_failed=0))
 
     working = working_status(job)

@@ -40,7 +40,10 @@ class Routes:
         self, name: str, method: str, url: str, params: dict[str, str], body: bytes, headers: dict[str, str] | None
     ) -> func.HttpResponse:
         request = route_request(method, url, params, body, headers)
-        return await invoke(self.functions[name], req=request, starter=self.durable.starter_binding())
+        response: func.HttpResponse = await invoke(
+            self.functions[name], req=request, starter=self.durable.starter_binding()
+        )
+        return response
 
     async def status(
         self,
@@ -265,8 +268,8 @@ async def test_terminate_of_an_active_instance_answers_202_and_terminates_it_onc
     assert_app_links(body, instance_id)
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert durable.calls["terminate"] == 1
-    assert durable.instance(instance_id)["runtimeStatus"] == "Terminated"
-    assert durable.instance(instance_id)["output"] == "maintenance window"
+    assert durable.row(instance_id)["runtimeStatus"] == "Terminated"
+    assert durable.row(instance_id)["output"] == "maintenance window"
 
 
 async def test_terminate_takes_the_reason_from_a_json_body(routes: Routes, durable: DurableStandin) -> None:
@@ -276,7 +279,7 @@ async def test_terminate_takes_the_reason_from_a_json_body(routes: Routes, durab
     response = await routes.terminate(instance_id, body=b'{"reason": "replaced by v2"}', headers=JSON)
 
     assert response.status_code == 202
-    assert durable.instance(instance_id)["output"] == "replaced by v2"
+    assert durable.row(instance_id)["output"] == "replaced by v2"
 
 
 @pytest.mark.parametrize("runtime_status", ENDED_STATES)
@@ -290,7 +293,7 @@ async def test_terminate_of_an_ended_instance_is_410_gone_and_sends_nothing(
 
     assert runtime_status in body["message"]
     assert nothing_sent(durable)
-    assert durable.instance(instance_id)["runtimeStatus"] == runtime_status
+    assert durable.row(instance_id)["runtimeStatus"] == runtime_status
 
 
 async def test_terminate_of_an_unknown_instance_is_404_not_found_and_sends_nothing(
@@ -435,7 +438,7 @@ async def test_instance_of_an_orchestrator_not_allowlisted_can_be_neither_read_t
         assert_error(response, 404, "not_found")
         assert "secret" not in response.get_body().decode()
     assert nothing_sent(durable)
-    assert durable.instance(instance_id)["runtimeStatus"] == "Running"
+    assert durable.row(instance_id)["runtimeStatus"] == "Running"
 
 
 async def test_routes_naming_an_orchestrator_not_allowlisted_are_404_unknown_orchestrator_and_send_nothing(
@@ -559,7 +562,7 @@ async def test_terminate_or_event_the_backend_refuses_answers_503_and_is_not_ret
 
     assert_error(response, 503, "unavailable")
     assert durable.calls[kind] == 1
-    assert durable.instance(instance_id)["runtimeStatus"] == "Running"
+    assert durable.row(instance_id)["runtimeStatus"] == "Running"
 
 
 async def test_a_broken_durable_client_binding_answers_500_internal_without_a_trace(

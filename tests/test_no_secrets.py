@@ -56,7 +56,8 @@ class Caller:
         starter = self.app.durable.starter_binding() if starter is None else starter
         response = await invoke(self.app.function, req=request, starter=starter)
         self.answers.append(response)
-        return response.status_code
+        status_code: int = response.status_code
+        return status_code
 
 
 def written_forms(secret: str) -> set[str]:

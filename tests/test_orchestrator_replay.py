@@ -25,6 +25,8 @@ INSTANCE_ID = "sample-job"
 STARTED_AT = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 RETRY_OPTIONS = {"firstRetryIntervalInMilliseconds": 1000, "maxNumberOfAttempts": 3}
 OUT_OF_PROC_ERROR_LABEL = "\n\n$OutOfProcData$:"
+# The orchestrator's entry point as the worker calls it: the context in, the state for the host out (JSON).
+OrchestratorMain = Callable[[func.OrchestrationContext], str]
 
 
 class Event(IntEnum):
@@ -161,14 +163,15 @@ def orchestrator() -> LoadedFunction:
 
 
 @pytest.fixture(scope="module")
-def orchestrator_main(orchestrator: LoadedFunction) -> Callable[[func.OrchestrationContext], str]:
+def orchestrator_main(orchestrator: LoadedFunction) -> OrchestratorMain:
     (binding,) = orchestrator.input_binding_names
     return lambda context: orchestrator.main(**{binding: context})
 
 
-def replay(main: Callable[[func.OrchestrationContext], str], history: History) -> dict[str, Any]:
+def replay(main: OrchestratorMain, history: History) -> dict[str, Any]:
     """Run the orchestrator over the history and return the state it hands back to the host."""
-    return json.loads(main(func.OrchestrationContext(history.context_json())))
+    state: dict[str, Any] = json.loads(main(func.OrchestrationContext(history.context_json())))
+    return state
 
 
 def _walk(actions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -231,11 +234,11 @@ def eternal_cycle_waiting() -> tuple[History, datetime]:
 # --- function folders -----------------------------------------------------------------------------
 
 
-def test_orchestrator_folder_binds_an_orchestration_trigger(orchestrator: LoadedFunction):
+def test_orchestrator_folder_binds_an_orchestration_trigger(orchestrator: LoadedFunction) -> None:
     assert orchestrator.bindings == [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]
 
 
-def test_activity_folder_does_the_work_and_fails_listed_items():
+def test_activity_folder_does_the_work_and_fails_listed_items() -> None:
     activity = load_function(ACTIVITY)
     (binding,) = activity.input_binding_names
 
@@ -249,7 +252,7 @@ def test_activity_folder_does_the_work_and_fails_listed_items():
 # --- one cycle, not eternal ---------------------------------------------------------------------
 
 
-def test_first_episode_fans_out_every_item_with_retry_and_reports_working(orchestrator_main):
+def test_first_episode_fans_out_every_item_with_retry_and_reports_working(orchestrator_main: OrchestratorMain) -> None:
     state = replay(orchestrator_main, History(None))
 
     assert state["isDone"] is False
@@ -268,7 +271,7 @@ def test_first_episode_fans_out_every_item_with_retry_and_reports_working(orches
     }
 
 
-def test_single_cycle_completes_with_summary_once_every_item_is_done(orchestrator_main):
+def test_single_cycle_completes_with_summary_once_every_item_is_done(orchestrator_main: OrchestratorMain) -> None:
     items = payloads(1, 3)
     history = cycle_completed(cycle_scheduled(History(None), items), items)
 
@@ -299,7 +302,7 @@ def test_single_cycle_completes_with_summary_once_every_item_is_done(orchestrato
     assert state["customStatus"]["nextCycleAt"] is None
 
 
-def test_cycle_is_not_done_while_some_items_are_still_running(orchestrator_main):
+def test_cycle_is_not_done_while_some_items_are_still_running(orchestrator_main: OrchestratorMain) -> None:
     items = payloads(1, 3)
     history = cycle_scheduled(History(None), items).next_episode().completed(0, result_of(items[0]))
 
@@ -313,7 +316,7 @@ def test_cycle_is_not_done_while_some_items_are_still_running(orchestrator_main)
 # --- eternal: timer, Stop, and the race between them --------------------------------------------
 
 
-def test_eternal_cycle_then_waits_for_the_timer_or_a_stop_event(orchestrator_main):
+def test_eternal_cycle_then_waits_for_the_timer_or_a_stop_event(orchestrator_main: OrchestratorMain) -> None:
     items = payloads(1, 2)
     history = cycle_completed(cycle_scheduled(History(ETERNAL_INPUT), items), items)
 
@@ -351,7 +354,7 @@ CARRIED_AFTER_FIRST_CYCLE = {
 }
 
 
-def test_timer_firing_continues_as_new_with_the_carried_totals(orchestrator_main):
+def test_timer_firing_continues_as_new_with_the_carried_totals(orchestrator_main: OrchestratorMain) -> None:
     history, fire_at = eternal_cycle_waiting()
     history.next_episode(30).timer_fired(2, fire_at)
 
@@ -364,7 +367,7 @@ def test_timer_firing_continues_as_new_with_the_carried_totals(orchestrator_main
     assert state["actions"][0][-1] == restart
 
 
-def test_continued_execution_runs_the_next_cycle_from_the_carried_state(orchestrator_main):
+def test_continued_execution_runs_the_next_cycle_from_the_carried_state(orchestrator_main: OrchestratorMain) -> None:
     state = replay(orchestrator_main, History(CARRIED_AFTER_FIRST_CYCLE))
 
     assert activity_calls(state) == payloads(2, 2)
@@ -372,7 +375,7 @@ def test_continued_execution_runs_the_next_cycle_from_the_carried_state(orchestr
     assert state["customStatus"]["totals"] == {"cycles": 1, "itemsDone": 2, "itemsFailed": 0}
 
 
-def test_stop_event_completes_with_summary_and_cancels_the_timer(orchestrator_main):
+def test_stop_event_completes_with_summary_and_cancels_the_timer(orchestrator_main: OrchestratorMain) -> None:
     history, _ = eternal_cycle_waiting()
     finished_at = _iso(history.now)
     history.next_episode(7).event_raised("Stop")
@@ -390,7 +393,7 @@ def test_stop_event_completes_with_summary_and_cancels_the_timer(orchestrator_ma
     assert state["customStatus"]["phase"] == "finished"
 
 
-def test_stop_event_payload_is_ignored(orchestrator_main):
+def test_stop_event_payload_is_ignored(orchestrator_main: OrchestratorMain) -> None:
     history, _ = eternal_cycle_waiting()
     history.next_episode().event_raised("Stop", {"reason": "maintenance"})
 
@@ -401,7 +404,7 @@ def test_stop_event_payload_is_ignored(orchestrator_main):
 
 # The SDK warns when an event arrives before anything waits for it, then keeps it for later.
 @pytest.mark.filterwarnings("ignore:Potential duplicate Task completion")
-def test_stop_sent_while_a_cycle_runs_ends_the_job_when_the_cycle_finishes(orchestrator_main):
+def test_stop_sent_while_a_cycle_runs_ends_the_job_when_the_cycle_finishes(orchestrator_main: OrchestratorMain) -> None:
     items = payloads(1, 2)
     history = cycle_scheduled(History(ETERNAL_INPUT), items).next_episode().event_raised("Stop")
     history.next_episode().completed(0, result_of(items[0])).completed(1, result_of(items[1]))
@@ -417,7 +420,7 @@ def test_stop_sent_while_a_cycle_runs_ends_the_job_when_the_cycle_finishes(orche
 
 # The SDK warns about an event no task waits for; that is this test's premise.
 @pytest.mark.filterwarnings("ignore:Potential duplicate Task completion")
-def test_other_external_events_do_not_stop_the_job(orchestrator_main):
+def test_other_external_events_do_not_stop_the_job(orchestrator_main: OrchestratorMain) -> None:
     history, _ = eternal_cycle_waiting()
     history.next_episode().event_raised("Pause")
 
@@ -431,7 +434,9 @@ def test_other_external_events_do_not_stop_the_job(orchestrator_main):
     ("first", "expected_end"),
     [("timer", "continue-as-new"), ("stop", "stop-event")],
 )
-def test_timer_and_stop_in_one_batch_the_event_first_in_history_wins(orchestrator_main, first, expected_end):
+def test_timer_and_stop_in_one_batch_the_event_first_in_history_wins(
+    orchestrator_main: OrchestratorMain, first: str, expected_end: str
+) -> None:
     # The SDK feeds events to task_any in history order, so the earlier one resolves it.
     history, fire_at = eternal_cycle_waiting()
     history.next_episode(30)
@@ -457,7 +462,7 @@ def test_timer_and_stop_in_one_batch_the_event_first_in_history_wins(orchestrato
         assert actions_of(state, Action.CONTINUE_AS_NEW) == []
 
 
-def test_max_cycles_reached_completes_with_summary_instead_of_waiting(orchestrator_main):
+def test_max_cycles_reached_completes_with_summary_instead_of_waiting(orchestrator_main: OrchestratorMain) -> None:
     job_input = {
         **ETERNAL_INPUT,
         "maxCycles": 2,
@@ -477,7 +482,9 @@ def test_max_cycles_reached_completes_with_summary_instead_of_waiting(orchestrat
     assert state["output"]["lastCycle"]["cycle"] == 2
 
 
-def test_eternal_job_below_max_cycles_carries_the_bound_into_the_next_execution(orchestrator_main):
+def test_eternal_job_below_max_cycles_carries_the_bound_into_the_next_execution(
+    orchestrator_main: OrchestratorMain,
+) -> None:
     job_input = {**ETERNAL_INPUT, "maxCycles": 3}
     items = payloads(1, 2)
     history = cycle_completed(cycle_scheduled(History(job_input), items), items)
@@ -499,12 +506,12 @@ def failed_attempt(history: History, task_id: int, retry_timer_id: int, message:
     return history.timer_created(retry_timer_id, history.now + timedelta(seconds=1))
 
 
-def retry_fired(history: History, retry_timer_id: int, next_task_id: int, payload: dict) -> History:
+def retry_fired(history: History, retry_timer_id: int, next_task_id: int, payload: dict[str, Any]) -> History:
     history.next_episode().timer_fired(retry_timer_id, history.now)
     return history.scheduled(next_task_id, payload)
 
 
-def test_item_failing_once_then_succeeding_on_retry_counts_as_done(orchestrator_main):
+def test_item_failing_once_then_succeeding_on_retry_counts_as_done(orchestrator_main: OrchestratorMain) -> None:
     items = payloads(1, 2)
     history = cycle_scheduled(History({"workItems": 2}), items)
     failed_attempt(history, task_id=0, retry_timer_id=2, message="Exception: transient")
@@ -538,7 +545,7 @@ def item_one_out_of_retries() -> tuple[History, list[dict[str, Any]]]:
     return history, items
 
 
-def test_item_out_of_retries_does_not_end_the_cycle_while_others_run(orchestrator_main):
+def test_item_out_of_retries_does_not_end_the_cycle_while_others_run(orchestrator_main: OrchestratorMain) -> None:
     history, items = item_one_out_of_retries()
 
     state = replay(orchestrator_main, history)
@@ -550,7 +557,9 @@ def test_item_out_of_retries_does_not_end_the_cycle_while_others_run(orchestrato
     assert state["customStatus"]["phase"] == "working"
 
 
-def test_item_out_of_retries_is_recorded_as_failed_and_eternal_job_carries_on(orchestrator_main):
+def test_item_out_of_retries_is_recorded_as_failed_and_eternal_job_carries_on(
+    orchestrator_main: OrchestratorMain,
+) -> None:
     history, items = item_one_out_of_retries()
     history.next_episode().completed(0, result_of(items[0])).completed(2, result_of(items[2]))
 
@@ -571,7 +580,7 @@ def test_item_out_of_retries_is_recorded_as_failed_and_eternal_job_carries_on(or
     assert json.loads(restart["input"])["carried"] == {"cycles": 1, "itemsDone": 2, "itemsFailed": 1}
 
 
-def test_failed_item_appears_in_the_summary_with_its_error(orchestrator_main):
+def test_failed_item_appears_in_the_summary_with_its_error(orchestrator_main: OrchestratorMain) -> None:
     history, items = item_one_out_of_retries()
     history.next_episode().completed(0, result_of(items[0])).completed(2, result_of(items[2]))
     history.timer_created(8, history.now + timedelta(seconds=30))
@@ -607,7 +616,9 @@ def test_failed_item_appears_in_the_summary_with_its_error(orchestrator_main):
         (5, "input"),
     ],
 )
-def test_bad_input_fails_the_instance_with_a_message_naming_the_field(orchestrator_main, job_input, field):
+def test_bad_input_fails_the_instance_with_a_message_naming_the_field(
+    orchestrator_main: OrchestratorMain, job_input: object, field: str
+) -> None:
     # The SDK reports an orchestrator failure as a plain Exception carrying the state.
     with pytest.raises(Exception) as raised:
         replay(orchestrator_main, History(job_input))
@@ -644,7 +655,9 @@ def _failed_item() -> History:
 
 
 @pytest.mark.parametrize("build", [_one_cycle, _stopped, _continued, _failed_item])
-def test_replaying_the_same_history_twice_gives_identical_state(orchestrator_main, build):
+def test_replaying_the_same_history_twice_gives_identical_state(
+    orchestrator_main: OrchestratorMain, build: Callable[[], History]
+) -> None:
     history = build()
 
     first = orchestrator_main(func.OrchestrationContext(history.context_json()))

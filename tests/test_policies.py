@@ -49,7 +49,8 @@ CONTENDERS = 50
 def seed(durable: DurableStandin, instance_id: str, runtime_status: str) -> str:
     """An instance as an earlier start left it (input stored as the SDK sends it); returns its execution ID."""
     durable.add_instance(instance_id, ORCHESTRATOR, runtime_status, json.dumps(OLD_INPUT))
-    return durable.instance(instance_id)["executionId"]
+    execution_id: str = durable.row(instance_id)["executionId"]
+    return execution_id
 
 
 def policies(conflict: str, reuse: str, **more: str) -> dict[str, str]:
@@ -74,8 +75,8 @@ def assert_started(response: func.HttpResponse, durable: DurableStandin, instanc
     """202 with the management links of the new instance, whose input is the request's."""
     assert_check_status_answer(response, instance_id)
     assert "Idempotent-Replayed" not in response.headers
-    assert durable.instance(instance_id)["runtimeStatus"] == "Pending"
-    assert json.loads(durable.instance(instance_id)["input"]) == NEW_INPUT
+    assert durable.row(instance_id)["runtimeStatus"] == "Pending"
+    assert json.loads(durable.row(instance_id)["input"]) == NEW_INPUT
 
 
 def assert_conflict(response: func.HttpResponse, instance_id: str, runtime_status: str) -> None:
@@ -120,8 +121,8 @@ async def test_active_instance_under_reject_gets_409_and_starts_nothing(
     assert "already" in body_of(response)["message"]
     assert durable.calls["start"] == 0
     assert durable.calls["terminate"] == 0
-    assert durable.instance(instance_id)["runtimeStatus"] == state
-    assert durable.instance(instance_id)["executionId"] == execution_id
+    assert durable.row(instance_id)["runtimeStatus"] == state
+    assert durable.row(instance_id)["executionId"] == execution_id
 
 
 @pytest.mark.parametrize("reuse", REUSE_POLICIES)
@@ -143,8 +144,8 @@ async def test_active_instance_under_use_existing_gets_200_with_its_links_and_st
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert durable.calls["start"] == 0
     assert durable.calls["terminate"] == 0
-    assert durable.instance(instance_id)["runtimeStatus"] == state
-    assert durable.instance(instance_id)["executionId"] == execution_id
+    assert durable.row(instance_id)["runtimeStatus"] == state
+    assert durable.row(instance_id)["executionId"] == execution_id
     assert app.endpoint.locks.calls["lease_acquire"] == 0
 
 
@@ -171,7 +172,7 @@ async def test_active_instance_under_terminate_existing_is_terminated_with_a_rea
     assert replaced["executionId"] == execution_id
     assert replaced["runtimeStatus"] == "Terminated"
     assert replaced["output"] == TERMINATE_REASON
-    assert durable.instance(instance_id)["executionId"] != execution_id
+    assert durable.row(instance_id)["executionId"] != execution_id
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
@@ -214,7 +215,7 @@ async def test_ended_instance_the_reuse_policy_forbids_gets_409_whatever_the_con
     assert "reuse policy" in body_of(response)["message"]
     assert durable.calls["start"] == 0
     assert durable.calls["terminate"] == 0
-    assert durable.instance(instance_id)["executionId"] == execution_id
+    assert durable.row(instance_id)["executionId"] == execution_id
 
 
 def terminate_accepted_but_never_applied(durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,8 +255,8 @@ async def test_instance_that_does_not_reach_terminated_gets_503_after_the_bounde
     assert durable.calls["terminate"] == 1
     assert durable.calls["start"] == 0
     assert durable.effective_starts == []
-    assert durable.instance(instance_id)["runtimeStatus"] == "Running"
-    assert durable.instance(instance_id)["executionId"] == execution_id
+    assert durable.row(instance_id)["runtimeStatus"] == "Running"
+    assert durable.row(instance_id)["executionId"] == execution_id
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
@@ -349,5 +350,5 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
     for row in replaced:
         assert row is not None
         assert (row["runtimeStatus"], row["output"]) == ("Terminated", TERMINATE_REASON)
-    assert json.loads(durable.instance(instance_id)["input"]) == started_inputs(durable, instance_id)[-1]
-    assert durable.instance(instance_id)["runtimeStatus"] == "Pending"
+    assert json.loads(durable.row(instance_id)["input"]) == started_inputs(durable, instance_id)[-1]
+    assert durable.row(instance_id)["runtimeStatus"] == "Pending"

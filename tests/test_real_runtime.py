@@ -161,7 +161,7 @@ async def test_terminate_through_the_runtime_answers_202_and_terminates_like_the
 
     assert answer.status_code == 202
     assert answer_of_runtime(answer, ours) == answer_of_loader(reference, theirs)
-    assert [durable.instance(i)["runtimeStatus"] for i in (ours, theirs)] == ["Terminated", "Terminated"]
+    assert [durable.row(i)["runtimeStatus"] for i in (ours, theirs)] == ["Terminated", "Terminated"]
 
 
 async def test_stop_event_through_the_runtime_reaches_the_instance_once(
@@ -213,13 +213,17 @@ async def test_activity_failure_through_the_runtime_reports_the_items_error(runt
 async def _orchestrate(runtime: FunctionRuntime, history: History) -> dict[str, Any]:
     (binding,) = load_function(ORCHESTRATOR).input_binding_names
     answer = await runtime.invoke(ORCHESTRATOR, **{binding: runtime.string(history.context_json())})
-    return json.loads(answer.json)
+    state: dict[str, Any] = json.loads(answer.json)
+    return state
 
 
 def _orchestrate_with_loader(history: History) -> dict[str, Any]:
     orchestrator = load_function(ORCHESTRATOR)
     (binding,) = orchestrator.input_binding_names
-    return json.loads(orchestrator.main(**{binding: func.OrchestrationContext(history.context_json())}))
+    state: dict[str, Any] = json.loads(
+        orchestrator.main(**{binding: func.OrchestrationContext(history.context_json())})
+    )
+    return state
 
 
 async def test_orchestrator_first_episode_through_the_runtime_schedules_what_the_worker_loader_does(

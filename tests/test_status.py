@@ -20,7 +20,7 @@ from singleton_start.status import (
 
 
 def status(runtime_status: str) -> DurableOrchestrationStatus:
-    return DurableOrchestrationStatus.from_json(
+    parsed: DurableOrchestrationStatus = DurableOrchestrationStatus.from_json(
         {
             "name": "SingletonOrchestrator",
             "instanceId": "job",
@@ -30,6 +30,7 @@ def status(runtime_status: str) -> DurableOrchestrationStatus:
             "input": {"workItems": 2},
         }
     )
+    return parsed
 
 
 @pytest.mark.parametrize("runtime_status", sorted(ACTIVE_STATUSES))

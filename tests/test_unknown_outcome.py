@@ -42,7 +42,7 @@ async def test_start_landing_after_the_call_timeout_is_answered_202_and_only_its
     assert enqueued_inputs(durable, instance_id)
     assert set(map(str, enqueued_inputs(durable, instance_id))) == {str({"n": 1})}
     assert started_inputs(durable, instance_id) == [{"n": 1}]
-    assert decoded(durable.instance(instance_id)["input"]) == {"n": 1}
+    assert decoded(durable.row(instance_id)["input"]) == {"n": 1}
 
 
 async def test_second_request_while_the_first_start_is_on_its_way_in_one_process_queues_nothing_of_its_own(
@@ -60,7 +60,7 @@ async def test_second_request_while_the_first_start_is_on_its_way_in_one_process
     assert_check_status_answer(first_response, instance_id)
     assert second.status_code == 409
     assert {str(value) for value in enqueued_inputs(durable, instance_id)} == {str({"caller": "a"})}
-    assert decoded(durable.instance(instance_id)["input"]) == {"caller": "a"}
+    assert decoded(durable.row(instance_id)["input"]) == {"caller": "a"}
 
 
 async def test_second_request_while_the_first_start_is_on_its_way_in_another_process_queues_nothing_of_its_own(
@@ -80,4 +80,4 @@ async def test_second_request_while_the_first_start_is_on_its_way_in_another_pro
     assert_check_status_answer(first_response, instance_id)
     assert second_status == 409
     assert {str(value) for value in enqueued_inputs(durable, instance_id)} == {str({"caller": "a"})}
-    assert decoded(durable.instance(instance_id)["input"]) == {"caller": "a"}
+    assert decoded(durable.row(instance_id)["input"]) == {"caller": "a"}

@@ -228,6 +228,12 @@ class DurableStandin:
         record = self._instances.get(instance_id)
         return None if record is None else dict(record)
 
+    def row(self, instance_id: str) -> dict[str, Any]:
+        """Copy of the current row of an instance that must exist; fails the test when there is none."""
+        record = self.instance(instance_id)
+        assert record is not None, f"no instance {instance_id!r}"
+        return record
+
     def inject_fault(self, kind: str, mode: str, *, times: int = 1) -> None:
         """Queue a fault for the next ``times`` requests of ``kind`` (consumed in order).
 

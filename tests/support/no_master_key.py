@@ -15,7 +15,7 @@ WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 def system_key_of(starter: str) -> str | None:
     """The system key the host put in a durableClient binding's required query string, if any."""
     try:
-        required = json.loads(starter).get("requiredQueryStringParameters") or ""
+        required: str = json.loads(starter).get("requiredQueryStringParameters") or ""
     except (ValueError, AttributeError):
         return None
     return parse_qs(required).get("code", [None])[0]

@@ -47,7 +47,7 @@ def assert_check_status_answer(response: func.HttpResponse, instance_id: str) ->
     """A 202 of a start, with the app's links for this instance; returns its body."""
     assert response.status_code == 202
     assert response.headers.get("Content-Type") == "application/json"
-    body = json.loads(response.get_body())
+    body: dict[str, Any] = json.loads(response.get_body())
     assert set(body) == MANAGEMENT_KEYS
     assert body["id"] == instance_id
     assert response.headers["Location"] == body["statusQueryGetUri"]
