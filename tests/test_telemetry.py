@@ -29,7 +29,7 @@ from singleton_start.request_log import ATTRIBUTE_NAMES
 from tests.conftest import TASK_HUB, LoadApp, StartApp, new_instance_id
 from tests.support.azurite import Azurite, free_port
 from tests.support.durable_standin import DurableStandin
-from tests.support.worker import invoke, load_function, route_request, start_request
+from tests.support.worker import PUBLIC_BASE_URL, invoke, load_function, route_request, start_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -89,7 +89,7 @@ async def manage(
     function = load_function(name)
     tracing.attach(function.module.endpoint)
     try:
-        request = route_request(method, f"http://localhost:7071/api/{path}", params, b"", None)
+        request = route_request(method, f"{PUBLIC_BASE_URL}/api/{path}", params, b"", None)
         return await invoke(function, req=request, starter=durable.starter_binding())
     finally:
         await function.module.endpoint.close()
