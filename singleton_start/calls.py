@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .backend import BackendUnavailable, DurableBackend
 from .command import StartCommand
@@ -12,6 +12,7 @@ from .idempotency import replay_answer
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome
 from .settings import LEASE_SAFETY_SECONDS, Settings
+from .stats import StartStats
 from .status import Action, Observed, decide
 from .timing import Deadline, DeadlineReached, backoff_delays
 
@@ -26,6 +27,7 @@ class Calls:
     locks: LeaseLocks
     settings: Settings
     sleep: Callable[[float], Awaitable[None]]
+    stats: StartStats = field(default_factory=StartStats)
 
     def decide(self, observed: Observed) -> Action:
         return decide(observed, self.settings.conflict_policy, self.settings.reuse_policy)

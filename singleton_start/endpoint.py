@@ -12,6 +12,7 @@ from typing import TypedDict
 import azure.functions as func
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
+from opentelemetry.trace import Tracer
 
 from .backend import DurableBackend
 from .command import StartCommand
@@ -35,9 +36,10 @@ from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
 from .outcomes import ArgumentsRefused, Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
-from .request_log import log_request
+from .request_log import TRACER, log_request, request_span
 from .settings import Settings, SettingsError, load_settings
 from .start import SingletonStarter
+from .stats import StartStats
 from .status import InstanceState
 
 LOG = logging.getLogger("singleton_start")
@@ -177,6 +179,7 @@ class StartEndpoint:
         self.flights = StartsInFlight()
         self.durable_http = DurableHttp()
         self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
+        self.tracer: Tracer = TRACER
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> StartEndpoint:
@@ -190,13 +193,21 @@ class StartEndpoint:
         await self.durable_http.close()
 
     async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+        """Answer inside the request's span, which its log line and any start it sends belong to."""
+        with request_span(START_ROUTE, self.tracer):
+            return await self._handle(req, starter)
+
+    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         started_at = time.perf_counter()
         request = Request.from_http(req)
         outcome_name = "invalid"
+        stats: StartStats | None = None
         try:
             command = command_for(request, self.settings)
             backend = DurableBackend(self.durable_http, starter)
-            outcome = await SingletonStarter(backend, self.locks, self.settings, self.flights).start(command)
+            use_case = SingletonStarter(backend, self.locks, self.settings, self.flights)
+            stats = use_case.stats
+            outcome = await use_case.start(command)
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"
@@ -213,6 +224,12 @@ class StartEndpoint:
                 ErrorCode.INTERNAL, "The start failed with an unexpected error; it has been logged."
             )
         log_request(
-            START_ROUTE, request.instance_id, request.function_name, outcome_name, response.status_code, started_at
+            START_ROUTE,
+            request.instance_id,
+            request.function_name,
+            outcome_name,
+            response.status_code,
+            started_at,
+            stats,
         )
         return response

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import azure.functions as func
+from opentelemetry.trace import Tracer
 
 from .backend import BackendUnavailable, DurableBackend
 from .contract import (
@@ -36,7 +37,7 @@ from .manage import (
     not_found_response,
     status_response,
 )
-from .request_log import log_request
+from .request_log import TRACER, log_request, request_span
 from .settings import Settings, load_settings
 
 LOG = logging.getLogger("singleton_start")
@@ -62,6 +63,7 @@ class ManageEndpoint(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.durable_http = DurableHttp()
+        self.tracer: Tracer = TRACER
 
     async def close(self) -> None:
         """Close the session to the extension; the worker never needs to, tests and tools do."""
@@ -86,6 +88,11 @@ class ManageEndpoint(ABC):
         return timeout
 
     async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+        """Answer inside the request's span, which its log line and any start it sends belong to."""
+        with request_span(self.route, self.tracer):
+            return await self._handle(req, starter)
+
+    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         started_at = time.perf_counter()
         function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
         outcome = "invalid"

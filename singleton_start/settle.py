@@ -95,6 +95,7 @@ async def _resend(calls: Calls, command: StartCommand, lease: Lease, deadline: D
         timeout = calls.start_timeout(lease, deadline)
     except DeadlineReached:
         return  # The hold is spent: no new start may be sent under this lease.
+    calls.stats.start_attempts += 1
     try:
         await calls.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
     except (BackendUnavailable, StartOutcomeUnknown, StartRefused):

@@ -24,6 +24,7 @@ from .holding import StartUnderLease
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome, Unavailable, answer_for
 from .settings import Settings
+from .stats import StartStats
 from .timing import Deadline, DeadlineReached
 
 
@@ -41,6 +42,11 @@ class SingletonStarter:
         self._calls = Calls(backend, locks, settings, sleep)
         self._flights = flights
 
+    @property
+    def stats(self) -> StartStats:
+        """This request's lock wait and start attempts, filled as the start runs."""
+        return self._calls.stats
+
     async def start(self, command: StartCommand) -> Outcome:
         deadline = Deadline(self._calls.settings.request_timeout_seconds)
         try:
@@ -49,6 +55,8 @@ class SingletonStarter:
             return Unavailable(str(error))
         except DeadlineReached:
             return Unavailable("the request ran out of time")
+        finally:
+            self._calls.stats.lock_wait_ended()
 
     async def _start(self, command: StartCommand, deadline: Deadline) -> Outcome:
         calls, keyed = self._calls, command.idempotency is not None
@@ -61,6 +69,7 @@ class SingletonStarter:
             return answer
         wait = deadline.sooner(calls.settings.lock_wait_seconds)
         flight = (calls.backend.task_hub, command.instance_id)
+        calls.stats.lock_wait_began()
         if await self._flights.wait_for(flight, wait.remaining()):
             observed = await self._flights.shared_read(flight, lambda: calls.read(command, deadline, with_input=True))
             answer = await answer_after_waiting(calls, command, observed, deadline)
@@ -73,6 +82,7 @@ class SingletonStarter:
             return await self._hold(command, lease, deadline)
 
     async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Outcome:
+        self._calls.stats.lock_wait_ended()
         holder = StartUnderLease(self._calls, command, lease, deadline)
         try:
             return await holder.run()

@@ -36,7 +36,13 @@ def test_local_settings_example_holds_every_setting_with_its_default() -> None:
 def test_requirements_hold_runtime_packages_only_with_ranges() -> None:
     lines = [line for line in (APP_ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     names = {re.split(r"[<>=\[ ]", line)[0] for line in lines}
-    assert names == {"azure-functions", "azure-functions-durable", "azure-storage-blob", "azure-identity"}
+    assert names == {
+        "azure-functions",
+        "azure-functions-durable",
+        "azure-storage-blob",
+        "azure-identity",
+        "opentelemetry-api",
+    }
     assert all(">=" in line and "<" in line for line in lines)
 
 

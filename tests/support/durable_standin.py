@@ -101,6 +101,9 @@ class DurableStandin:
         # *before* the tracking write, including quiet losers: (id, name, input, executionId).
         self.enqueued_starts: list[tuple[str, str, Any, str]] = []
         self.raised_events: list[tuple[str, str, Any]] = []
+        # Every request's kind and headers (names in lower case), in arrival order: LocalHttpListener runs on
+        # ASP.NET Core, which reads a W3C traceparent into the request's Activity, the parent of what it starts.
+        self.received_headers: list[tuple[str, dict[str, str]]] = []
         self._instances: dict[str, dict[str, Any]] = {}
         self._etags: dict[str, int] = {}
         self._etag_seq = 0
@@ -266,6 +269,7 @@ class DurableStandin:
         self.effective_starts.clear()
         self.enqueued_starts.clear()
         self.raised_events.clear()
+        self.received_headers.clear()
         self.clear_faults()
         self.latency_seconds = 0.0
         self.race_window_seconds = 0.0
@@ -509,6 +513,7 @@ class DurableStandin:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         kind, handler = self._route(request)
         self.calls[kind] += 1
+        self.received_headers.append((kind, {name.lower(): value for name, value in request.headers.items()}))
         if self.latency_seconds > 0:
             await asyncio.sleep(self.latency_seconds)
         fault = self._take_fault(kind)
