@@ -19,32 +19,52 @@ LOG = logging.getLogger(__name__)
 TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
 
 
+def first_read_still_holds(created_blob: bool, observed: Observed, read_with_input: bool) -> bool:
+    """Whether the status read made before taking the lease can stand in for the read under it.
+
+    Only when this request created the lock blob (201, not 409): no one has held a lease on it, so no start
+    through the app can have happened since that read. This holds because lock blobs are never deleted. The
+    read is then also the state before the start, which settling tells apart by input: it must show no
+    instance, or have been read with its input.
+    """
+    return created_blob and (not observed.exists or read_with_input)
+
+
 class StartUnderLease:
     """One request's work while it holds the lease. `in_doubt` is true while a start it sent may still
-    land: the lease must then be left to expire, never released."""
+    land: the lease must then be left to expire, never released. `known` is a status read that still
+    holds under the lease (first_read_still_holds), or None to read and decide again."""
 
-    def __init__(self, calls: Calls, command: StartCommand, lease: Lease, deadline: Deadline) -> None:
+    def __init__(
+        self, calls: Calls, command: StartCommand, lease: Lease, deadline: Deadline, known: Observed | None = None
+    ) -> None:
         self._calls = calls
         self._command = command
         self._lease = lease
         self._deadline = deadline
+        self._known = known
         self.in_doubt = False
 
     async def run(self) -> Outcome:
         calls, command = self._calls, self._command
-        hold = calls.hold(self._lease, self._deadline)
-        observed = await calls.read(command, hold, with_input=True)
-        answer = await calls.replay(command, observed, hold) or answer_for(calls.decide(observed), observed)
-        if answer:
-            return answer
+        observed = self._known or await self._recheck()
+        if not isinstance(observed, Observed):
+            return observed
         if calls.decide(observed) is Action.TERMINATE_THEN_START:
-            observed = await self._terminate(hold)
+            observed = await self._terminate(calls.hold(self._lease, self._deadline))
         if command.idempotency and not await self._write(starting_record(command.idempotency, datetime.now(UTC))):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
         if isinstance(outcome, Started):
             await self._complete_record()
         return outcome
+
+    async def _recheck(self) -> Observed | Outcome:
+        """Read the status again under the lease: someone may have started since the first read."""
+        calls, command = self._calls, self._command
+        hold = calls.hold(self._lease, self._deadline)
+        observed = await calls.read(command, hold, with_input=True)
+        return await calls.replay(command, observed, hold) or answer_for(calls.decide(observed), observed) or observed
 
     async def _complete_record(self) -> None:
         """Tie the key to the instance just started; when this fails the "starting" record still replays."""

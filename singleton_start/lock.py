@@ -1,7 +1,8 @@
 """The per-instance-ID lock: a blob lease in the app's own storage account.
 
 A lease is held by at most one caller across every host of the app, and a holder
-that dies loses it when the lease expires, so no cleanup is ever needed.
+that dies loses it when the lease expires, so no cleanup is ever needed. Lock blobs are never deleted:
+the start relies on it (a request that created its lock blob knows that no one ever held its lease).
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ def lock_blob_name(task_hub: str, instance_id: str) -> str:
 @dataclass
 class Lease:
     """A held lock; release it exactly once. `ends_at` (time.monotonic) is counted from before the request
-    that took or renewed it was sent, so the lease can only end later than that, never sooner."""
+    that took or renewed it was sent, so the lease can only end later than that, never sooner.
+    `created_blob`: the lock blob was created by this request, right before this lease was taken."""
 
     blob: BlobClient
     client: BlobLeaseClient
     ends_at: float = 0.0
+    created_blob: bool = False
 
     def remaining(self) -> float:
         return self.ends_at - time.monotonic()
@@ -89,7 +92,7 @@ class LeaseLocks:
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
         if create_first:
-            await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
@@ -105,33 +108,35 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
-            await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
 
-    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> None:
+    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> bool:
         try:
-            await self._create_lock_blob(blob)
+            return await self._create_lock_blob(blob)
         except AzureError as error:
             raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
-    async def _create_lock_blob(self, blob: BlobClient) -> None:
+    async def _create_lock_blob(self, blob: BlobClient) -> bool:
+        """Create the empty lock blob; True when this call created it (201), False when it was there."""
         try:
             self.calls["blob_create"] += 1
             await blob.upload_blob(b"", overwrite=False)
         except ResourceExistsError:
-            return
+            return False
         except ResourceNotFoundError:
             await self._create_container()
             self.calls["blob_create"] += 1
             try:
                 await blob.upload_blob(b"", overwrite=False)
             except ResourceExistsError:
-                return
+                return False
         except HttpResponseError as error:
             # A leased blob refuses the overwrite check with 412 rather than 409.
             if error.status_code in (409, 412):
-                return
+                return False
             raise
+        return True
 
     async def _create_container(self) -> None:
         try:
