@@ -173,7 +173,9 @@ class StartEndpoint:
         return cls(load_settings(env), blob_service_from_environment(env))
 
     async def close(self) -> None:
-        """Close the storage client; the worker never needs to, tests and tools do."""
+        """Close the storage client once the lease releases on their way are done; the worker never needs to,
+        tests and tools do."""
+        await self.locks.drain()
         await self._blob_service.close()
         await self.durable_http.close()
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import (
@@ -23,6 +24,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
+LOG = logging.getLogger(__name__)
 RELEASE_TIMEOUT_SECONDS = 2.0
 
 
@@ -59,7 +61,8 @@ class LeaseLocks:
         self._container = container
         self._lease_seconds = lease_seconds
         self.calls: Counter[str] = Counter()
-        self._releasing: set[asyncio.Future[None]] = set()
+        # Releases on their way, by blob name; each kept here until done, so none is lost or leaks.
+        self._releasing: dict[str, asyncio.Task[None]] = {}
 
     @property
     def container(self) -> ContainerClient:
@@ -83,14 +86,18 @@ class LeaseLocks:
         try:
             return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
-            await self.release(lease)
+            self.release(lease)
             raise StorageUnavailable("taking the lease timed out") from None
         except BaseException:
             # Cancelled, or failed, while the acquire may have been granted: give it back.
-            await self.release(lease)
+            self.release(lease)
             raise
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
+        releasing = self._releasing.get(lease.blob.blob_name)
+        if releasing is not None:
+            # This process is still giving this lease back: wait for that (bounded) instead of finding it held.
+            await asyncio.wait({releasing})
         if create_first:
             lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
         for _ in range(3):
@@ -145,15 +152,24 @@ class LeaseLocks:
         except ResourceExistsError:
             pass
 
-    async def release(self, lease: Lease) -> None:
-        """Give the lease back, bounded, even when the caller is being cancelled; a failure only delays the
-        next holder until the lease expires."""
+    def release(self, lease: Lease) -> Awaitable[None]:
+        """Give the lease back in the background, bounded, whether or not the caller waits or is cancelled: an
+        answer need not wait for it. The next acquire of the blob in this process waits for it; a failure
+        only delays the next holder until the lease expires. Await the result to wait for the release."""
         self.calls["lease_release"] += 1
-        releasing = asyncio.ensure_future(self._release(lease))
-        # Kept until done: a cancelled caller stops waiting, but the release goes on within its own bound.
-        self._releasing.add(releasing)
-        releasing.add_done_callback(self._releasing.discard)
-        await asyncio.shield(releasing)
+        name = lease.blob.blob_name
+        releasing = self._releasing[name] = asyncio.ensure_future(self._release(lease))
+        releasing.add_done_callback(lambda done: self._forget(name, done))
+        return asyncio.shield(releasing)
+
+    def _forget(self, name: str, done: asyncio.Task[None]) -> None:
+        if self._releasing.get(name) is done:
+            del self._releasing[name]
+
+    async def drain(self) -> None:
+        """Wait for the releases on their way (each bounded), e.g. before the storage client is closed."""
+        if self._releasing:
+            await asyncio.wait(set(self._releasing.values()))
 
     @staticmethod
     async def _release(lease: Lease) -> None:
@@ -161,6 +177,8 @@ class LeaseLocks:
             await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
         except (AzureError, TimeoutError):
             pass
+        except Exception as error:  # noqa: BLE001 - no one may be waiting for it: it must not end in an error
+            LOG.warning("Lease not released: %s", type(error).__name__)
 
     async def renew(self, lease: Lease, timeout: float) -> None:
         """Keep the lease for another full length, counted from before the renewal was sent."""

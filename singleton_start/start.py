@@ -7,8 +7,8 @@
 4. Holding the lease, decide again (unless this request created the lock blob: then no one can have
    started since step 2), record an Idempotency-Key as "starting", start (holding.py).
 5. A start whose outcome is unknown is settled by reading the status until the deadline (settle.py).
-6. Release the lease on every exit, unless a start this request sent may still land: then it is left
-   to expire, so that no one else starts the ID meanwhile.
+6. Release the lease on every exit, in the background once the outcome is known, unless a start this
+   request sent may still land: then it is left to expire, so that no one else starts the ID meanwhile.
 """
 
 from __future__ import annotations
@@ -80,5 +80,6 @@ class SingletonStarter:
         try:
             return await holder.run()
         finally:
+            # Released in the background: the outcome is known, the answer need not wait for it.
             if not holder.in_doubt:
-                await self._calls.locks.release(lease)
+                self._calls.locks.release(lease)
