@@ -26,6 +26,7 @@ from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
 LOG = logging.getLogger(__name__)
 RELEASE_TIMEOUT_SECONDS = 2.0
+BLOB_CLIENTS_KEPT = 256
 
 
 class StorageUnavailable(Exception):
@@ -63,14 +64,22 @@ class LeaseLocks:
         self.calls: Counter[str] = Counter()
         # Releases on their way, by blob name; each kept here until done, so none is lost or leaks.
         self._releasing: dict[str, asyncio.Task[None]] = {}
+        # The clients of the lock blobs used last, least recent first.
+        self._blobs: dict[str, BlobClient] = {}
 
     @property
     def container(self) -> ContainerClient:
         """The container the lock blobs live in."""
         return self._container
 
-    def _blob(self, task_hub: str, instance_id: str) -> BlobClient:
-        return self._container.get_blob_client(lock_blob_name(task_hub, instance_id))
+    def lock_blob(self, task_hub: str, instance_id: str) -> BlobClient:
+        """The lock blob's client, made once per blob while it is in recent use: making one builds a pipeline."""
+        name = lock_blob_name(task_hub, instance_id)
+        blob = self._blobs.pop(name, None) or self._container.get_blob_client(name)
+        self._blobs[name] = blob
+        if len(self._blobs) > BLOB_CLIENTS_KEPT:
+            del self._blobs[next(iter(self._blobs))]
+        return blob
 
     async def try_acquire(
         self, task_hub: str, instance_id: str, timeout: float, *, blob_may_be_missing: bool = False
@@ -80,7 +89,7 @@ class LeaseLocks:
         For an ID with no instance the lock blob is likely new too: creating it first saves the
         acquire that would fail with 404.
         """
-        blob = self._blob(task_hub, instance_id)
+        blob = self.lock_blob(task_hub, instance_id)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
         lease = Lease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4())))
         try:
@@ -194,7 +203,7 @@ class LeaseLocks:
         """The metadata the last starter left on the lock blob; empty when there is none."""
         try:
             self.calls["record_read"] += 1
-            properties = await asyncio.wait_for(self._blob(task_hub, instance_id).get_blob_properties(), timeout)
+            properties = await asyncio.wait_for(self.lock_blob(task_hub, instance_id).get_blob_properties(), timeout)
         except ResourceNotFoundError:
             return {}
         except (AzureError, TimeoutError) as error:
