@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 
 from .backend import BackendUnavailable, StartOutcomeUnknown, StartRefused
@@ -43,6 +44,7 @@ class StartUnderLease:
         self._lease = lease
         self._deadline = deadline
         self._known = known
+        self._started = False
         self.in_doubt = False
 
     async def run(self) -> Outcome:
@@ -55,9 +57,13 @@ class StartUnderLease:
         if command.idempotency and not await self._write(starting_record(command.idempotency, datetime.now(UTC))):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
-        if isinstance(outcome, Started):
-            await self._complete_record()
+        self._started = isinstance(outcome, Started)
         return outcome
+
+    def after_answer(self) -> Coroutine[None, None, None] | None:
+        """What is left to do under the lease once the answer is known: for a keyed start, completing its
+        record (the "starting" record written before the start already replays, so the answer need not wait)."""
+        return self._complete_record() if self._started and self._command.idempotency else None
 
     async def _recheck(self) -> Observed | Outcome:
         """Read the status again under the lease: someone may have started since the first read."""

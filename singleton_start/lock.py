@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import (
@@ -161,13 +161,14 @@ class LeaseLocks:
         except ResourceExistsError:
             pass
 
-    def release(self, lease: Lease) -> Awaitable[None]:
+    def release(self, lease: Lease, first: Coroutine[None, None, None] | None = None) -> Awaitable[None]:
         """Give the lease back in the background, bounded, whether or not the caller waits or is cancelled: an
-        answer need not wait for it. The next acquire of the blob in this process waits for it; a failure
-        only delays the next holder until the lease expires. Await the result to wait for the release."""
+        answer need not wait for it. `first` is bounded work still to do under the lease before it is given
+        back. The next acquire of the blob in this process waits for both; a failure only delays the next
+        holder until the lease expires. Await the result to wait for the release."""
         self.calls["lease_release"] += 1
         name = lease.blob.blob_name
-        releasing = self._releasing[name] = asyncio.ensure_future(self._release(lease))
+        releasing = self._releasing[name] = asyncio.ensure_future(self._release(lease, first))
         releasing.add_done_callback(lambda done: self._forget(name, done))
         return asyncio.shield(releasing)
 
@@ -181,7 +182,12 @@ class LeaseLocks:
             await asyncio.wait(set(self._releasing.values()))
 
     @staticmethod
-    async def _release(lease: Lease) -> None:
+    async def _release(lease: Lease, first: Coroutine[None, None, None] | None) -> None:
+        if first is not None:
+            try:
+                await first
+            except Exception as error:  # noqa: BLE001 - the lease is given back whatever became of it
+                LOG.warning("Work under the lease before its release failed: %s", type(error).__name__)
         try:
             await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
         except (AzureError, TimeoutError):

@@ -82,4 +82,4 @@ class SingletonStarter:
         finally:
             # Released in the background: the outcome is known, the answer need not wait for it.
             if not holder.in_doubt:
-                self._calls.locks.release(lease)
+                self._calls.locks.release(lease, first=holder.after_answer())
