@@ -35,6 +35,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from bench.backends import Backends
 from bench.figures import Measured, render, targets
 from bench.profiling import write_profile
+from singleton_start.endpoint import storage_options
 from tests.support.azurite import ACCOUNT, Azurite
 from tests.support.naive_start import naive_main
 from tests.support.worker import LoadedFunction, invoke, load_function, start_request
@@ -227,7 +228,9 @@ class Bench:
         costs = await mean_cost(lambda: client.get_status(new_id("absent")), self.options.requests)
         figures = {"status_read_ms": costs[0], "status_read_cpu_ms": costs[1]}
         for name, connection_string in (("blob_read", proxied_blob), ("blob_read_direct", direct_blob)):
-            async with BlobServiceClient.from_connection_string(connection_string) as service:
+            # With the app's own client options, so the CPU figure is what one of the app's blob calls costs.
+            options = storage_options(os.environ)
+            async with BlobServiceClient.from_connection_string(connection_string, **options) as service:
                 container = service.get_container_client("bench-costs")
                 await container.create_container()
                 costs = await mean_cost(container.get_container_properties, self.options.requests)
