@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import azure.functions as func
 from azure.identity.aio import DefaultAzureCredential
@@ -66,12 +66,26 @@ STORAGE_OPTIONS: StorageOptions = {
 }
 
 
+def proxy_in_environment(env: Mapping[str, str]) -> bool:
+    """Whether the environment names a proxy (HTTPS_PROXY and the like; NO_PROXY alone names none)."""
+    return any(
+        value.strip() and name.lower().endswith("_proxy") and name.lower() != "no_proxy" for name, value in env.items()
+    )
+
+
+def storage_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """The storage client's options. Proxy settings from the environment are honoured only when there are
+    some: reading them (and ~/.netrc) costs two thread hops on every call."""
+    return {**STORAGE_OPTIONS, "use_env_settings": proxy_in_environment(env)}
+
+
 def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
     """The app's own storage account, by connection string or identity, as the Functions host reads it."""
+    options = storage_options(env)
     connection_string = env.get(STORAGE_CONNECTION, "").strip()
     if connection_string:
         try:
-            return BlobServiceClient.from_connection_string(connection_string, **STORAGE_OPTIONS)
+            return BlobServiceClient.from_connection_string(connection_string, **options)
         except ValueError:
             # The message must not echo the value: it holds the account key.
             raise SettingsError(f"{STORAGE_CONNECTION} is not a valid storage connection string") from None
@@ -83,7 +97,7 @@ def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
         credential = DefaultAzureCredential(
             managed_identity_client_id=env.get(f"{STORAGE_CONNECTION}__clientId") or None
         )
-        return BlobServiceClient(service_uri, credential=credential, **STORAGE_OPTIONS)
+        return BlobServiceClient(service_uri, credential=credential, **options)
     raise SettingsError(
         f"{STORAGE_CONNECTION} is not set: give a connection string, or {STORAGE_CONNECTION}__blobServiceUri "
         f"or {STORAGE_CONNECTION}__accountName for an identity-based connection"
@@ -188,7 +202,9 @@ class StartEndpoint:
         return cls(load_settings(env), blob_service_from_environment(env))
 
     async def close(self) -> None:
-        """Close the storage client; the worker never needs to, tests and tools do."""
+        """Close the storage client once the lease releases on their way are done; the worker never needs to,
+        tests and tools do."""
+        await self.locks.drain()
         await self._blob_service.close()
         await self.durable_http.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 
 from .backend import BackendUnavailable, StartOutcomeUnknown, StartRefused
@@ -11,6 +12,7 @@ from .command import StartCommand
 from .idempotency import record_for, starting_record
 from .lock import Lease, StorageUnavailable
 from .outcomes import ArgumentsRefused, Outcome, Refused, Started, Unavailable, Unsettled, answer_for
+from .settings import ConflictPolicy, ReusePolicy
 from .settle import Landed, OtherStarted, Settled, settle, settle_unknown_start
 from .status import Action, InstanceState, Observed
 from .timing import Deadline, DeadlineReached, backoff_delays
@@ -19,32 +21,63 @@ LOG = logging.getLogger(__name__)
 TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
 
 
+def first_read_still_holds(
+    created_blob: bool, observed: Observed, read_with_input: bool, conflict: ConflictPolicy, reuse: ReusePolicy
+) -> bool:
+    """Whether the status read made before taking the lease can stand in for the read under it.
+
+    Only when this request created the lock blob (201, not 409): no one held a lease on it before that, so
+    no start through the app can have happened since that read, but for one whose whole start and release
+    fit between this create and this acquire. The extension refuses a start over an active instance, and
+    under allow-ended any ended one may be replaced, so only these policies keep even that case right:
+    under the others the read is made again. This holds because lock blobs are never deleted. The read is
+    then also the state before the start, which settling tells apart by input: it must show no instance,
+    or have been read with its input.
+    """
+    tolerant = reuse is ReusePolicy.ALLOW_ENDED and conflict is not ConflictPolicy.TERMINATE_EXISTING
+    return created_blob and tolerant and (not observed.exists or read_with_input)
+
+
 class StartUnderLease:
     """One request's work while it holds the lease. `in_doubt` is true while a start it sent may still
-    land: the lease must then be left to expire, never released."""
+    land: the lease must then be left to expire, never released. `known` is a status read that still
+    holds under the lease (first_read_still_holds), or None to read and decide again."""
 
-    def __init__(self, calls: Calls, command: StartCommand, lease: Lease, deadline: Deadline) -> None:
+    def __init__(
+        self, calls: Calls, command: StartCommand, lease: Lease, deadline: Deadline, known: Observed | None = None
+    ) -> None:
         self._calls = calls
         self._command = command
         self._lease = lease
         self._deadline = deadline
+        self._known = known
+        self._started = False
         self.in_doubt = False
 
     async def run(self) -> Outcome:
         calls, command = self._calls, self._command
-        hold = calls.hold(self._lease, self._deadline)
-        observed = await calls.read(command, hold, with_input=True)
-        answer = await calls.replay(command, observed, hold) or answer_for(calls.decide(observed), observed)
-        if answer:
-            return answer
+        observed = self._known or await self._recheck()
+        if not isinstance(observed, Observed):
+            return observed
         if calls.decide(observed) is Action.TERMINATE_THEN_START:
-            observed = await self._terminate(hold)
+            observed = await self._terminate(calls.hold(self._lease, self._deadline))
         if command.idempotency and not await self._write(starting_record(command.idempotency, datetime.now(UTC))):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
-        if isinstance(outcome, Started):
-            await self._complete_record()
+        self._started = isinstance(outcome, Started)
         return outcome
+
+    def after_answer(self) -> Coroutine[None, None, None] | None:
+        """What is left to do under the lease once the answer is known: for a keyed start, completing its
+        record (the "starting" record written before the start already replays, so the answer need not wait)."""
+        return self._complete_record() if self._started and self._command.idempotency else None
+
+    async def _recheck(self) -> Observed | Outcome:
+        """Read the status again under the lease: someone may have started since the first read."""
+        calls, command = self._calls, self._command
+        hold = calls.hold(self._lease, self._deadline)
+        observed = await calls.read(command, hold, with_input=True)
+        return await calls.replay(command, observed, hold) or answer_for(calls.decide(observed), observed) or observed
 
     async def _complete_record(self) -> None:
         """Tie the key to the instance just started; when this fails the "starting" record still replays."""

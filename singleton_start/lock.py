@@ -1,17 +1,19 @@
 """The per-instance-ID lock: a blob lease in the app's own storage account.
 
 A lease is held by at most one caller across every host of the app, and a holder
-that dies loses it when the lease expires, so no cleanup is ever needed.
+that dies loses it when the lease expires, so no cleanup is ever needed. Lock blobs are never deleted:
+the start relies on it (a request that created its lock blob knows that no one ever held its lease).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import (
@@ -22,7 +24,9 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
+LOG = logging.getLogger(__name__)
 RELEASE_TIMEOUT_SECONDS = 2.0
+BLOB_CLIENTS_KEPT = 256
 
 
 class StorageUnavailable(Exception):
@@ -39,11 +43,13 @@ def lock_blob_name(task_hub: str, instance_id: str) -> str:
 @dataclass
 class Lease:
     """A held lock; release it exactly once. `ends_at` (time.monotonic) is counted from before the request
-    that took or renewed it was sent, so the lease can only end later than that, never sooner."""
+    that took or renewed it was sent, so the lease can only end later than that, never sooner.
+    `created_blob`: the lock blob was created by this request, right before this lease was taken."""
 
     blob: BlobClient
     client: BlobLeaseClient
     ends_at: float = 0.0
+    created_blob: bool = False
 
     def remaining(self) -> float:
         return self.ends_at - time.monotonic()
@@ -56,15 +62,24 @@ class LeaseLocks:
         self._container = container
         self._lease_seconds = lease_seconds
         self.calls: Counter[str] = Counter()
-        self._releasing: set[asyncio.Future[None]] = set()
+        # Releases on their way, by blob name; each kept here until done, so none is lost or leaks.
+        self._releasing: dict[str, asyncio.Task[None]] = {}
+        # The clients of the lock blobs used last, least recent first.
+        self._blobs: dict[str, BlobClient] = {}
 
     @property
     def container(self) -> ContainerClient:
         """The container the lock blobs live in."""
         return self._container
 
-    def _blob(self, task_hub: str, instance_id: str) -> BlobClient:
-        return self._container.get_blob_client(lock_blob_name(task_hub, instance_id))
+    def lock_blob(self, task_hub: str, instance_id: str) -> BlobClient:
+        """The lock blob's client, made once per blob while it is in recent use: making one builds a pipeline."""
+        name = lock_blob_name(task_hub, instance_id)
+        blob = self._blobs.pop(name, None) or self._container.get_blob_client(name)
+        self._blobs[name] = blob
+        if len(self._blobs) > BLOB_CLIENTS_KEPT:
+            del self._blobs[next(iter(self._blobs))]
+        return blob
 
     async def try_acquire(
         self, task_hub: str, instance_id: str, timeout: float, *, blob_may_be_missing: bool = False
@@ -74,22 +89,26 @@ class LeaseLocks:
         For an ID with no instance the lock blob is likely new too: creating it first saves the
         acquire that would fail with 404.
         """
-        blob = self._blob(task_hub, instance_id)
+        blob = self.lock_blob(task_hub, instance_id)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
         lease = Lease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4())))
         try:
             return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
-            await self.release(lease)
+            self.release(lease)
             raise StorageUnavailable("taking the lease timed out") from None
         except BaseException:
             # Cancelled, or failed, while the acquire may have been granted: give it back.
-            await self.release(lease)
+            self.release(lease)
             raise
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
+        releasing = self._releasing.get(lease.blob.blob_name)
+        if releasing is not None:
+            # This process is still giving this lease back: wait for that (bounded) instead of finding it held.
+            await asyncio.wait({releasing})
         if create_first:
-            await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
@@ -106,33 +125,35 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
-            await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
 
-    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> None:
+    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> bool:
         try:
-            await self._create_lock_blob(blob)
+            return await self._create_lock_blob(blob)
         except AzureError as error:
             raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
-    async def _create_lock_blob(self, blob: BlobClient) -> None:
+    async def _create_lock_blob(self, blob: BlobClient) -> bool:
+        """Create the empty lock blob; True when this call created it (201), False when it was there."""
         try:
             self.calls["blob_create"] += 1
             await blob.upload_blob(b"", overwrite=False)
         except ResourceExistsError:
-            return
+            return False
         except ResourceNotFoundError:
             await self._create_container()
             self.calls["blob_create"] += 1
             try:
                 await blob.upload_blob(b"", overwrite=False)
             except ResourceExistsError:
-                return
+                return False
         except HttpResponseError as error:
             # A leased blob refuses the overwrite check with 412 rather than 409.
             if error.status_code in (409, 412):
-                return
+                return False
             raise
+        return True
 
     async def _create_container(self) -> None:
         try:
@@ -141,22 +162,39 @@ class LeaseLocks:
         except ResourceExistsError:
             pass
 
-    async def release(self, lease: Lease) -> None:
-        """Give the lease back, bounded, even when the caller is being cancelled; a failure only delays the
-        next holder until the lease expires."""
+    def release(self, lease: Lease, first: Coroutine[None, None, None] | None = None) -> Awaitable[None]:
+        """Give the lease back in the background, bounded, whether or not the caller waits or is cancelled: an
+        answer need not wait for it. `first` is bounded work still to do under the lease before it is given
+        back. The next acquire of the blob in this process waits for both; a failure only delays the next
+        holder until the lease expires. Await the result to wait for the release."""
         self.calls["lease_release"] += 1
-        releasing = asyncio.ensure_future(self._release(lease))
-        # Kept until done: a cancelled caller stops waiting, but the release goes on within its own bound.
-        self._releasing.add(releasing)
-        releasing.add_done_callback(self._releasing.discard)
-        await asyncio.shield(releasing)
+        name = lease.blob.blob_name
+        releasing = self._releasing[name] = asyncio.ensure_future(self._release(lease, first))
+        releasing.add_done_callback(lambda done: self._forget(name, done))
+        return asyncio.shield(releasing)
+
+    def _forget(self, name: str, done: asyncio.Task[None]) -> None:
+        if self._releasing.get(name) is done:
+            del self._releasing[name]
+
+    async def drain(self) -> None:
+        """Wait for the releases on their way (each bounded), e.g. before the storage client is closed."""
+        if self._releasing:
+            await asyncio.wait(set(self._releasing.values()))
 
     @staticmethod
-    async def _release(lease: Lease) -> None:
+    async def _release(lease: Lease, first: Coroutine[None, None, None] | None) -> None:
+        if first is not None:
+            try:
+                await first
+            except Exception as error:  # noqa: BLE001 - the lease is given back whatever became of it
+                LOG.warning("Work under the lease before its release failed: %s", type(error).__name__)
         try:
             await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
         except (AzureError, TimeoutError):
             pass
+        except Exception as error:  # noqa: BLE001 - no one may be waiting for it: it must not end in an error
+            LOG.warning("Lease not released: %s", type(error).__name__)
 
     async def renew(self, lease: Lease, timeout: float) -> None:
         """Keep the lease for another full length, counted from before the renewal was sent."""
@@ -172,7 +210,7 @@ class LeaseLocks:
         """The metadata the last starter left on the lock blob; empty when there is none."""
         try:
             self.calls["record_read"] += 1
-            properties = await asyncio.wait_for(self._blob(task_hub, instance_id).get_blob_properties(), timeout)
+            properties = await asyncio.wait_for(self.lock_blob(task_hub, instance_id).get_blob_properties(), timeout)
         except ResourceNotFoundError:
             return {}
         except (AzureError, TimeoutError) as error:

@@ -4,10 +4,11 @@
 2. Read the status. When the policies answer without starting anything (409, 200), answer.
 3. Take the per-ID lease (acquire.py). Requests for an ID this process is already starting first wait
    for that start in memory and answer from one shared status read (flights.py).
-4. Holding the lease, decide again, record an Idempotency-Key as "starting", start (holding.py).
+4. Holding the lease, decide again (unless this request created the lock blob: then no one can have
+   started since step 2), record an Idempotency-Key as "starting", start (holding.py).
 5. A start whose outcome is unknown is settled by reading the status until the deadline (settle.py).
-6. Release the lease on every exit, unless a start this request sent may still land: then it is left
-   to expire, so that no one else starts the ID meanwhile.
+6. Release the lease on every exit, in the background once the outcome is known, unless a start this
+   request sent may still land: then it is left to expire, so that no one else starts the ID meanwhile.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from .backend import BackendUnavailable, DurableBackend
 from .calls import Calls
 from .command import StartCommand
 from .flights import StartsInFlight
-from .holding import StartUnderLease
+from .holding import StartUnderLease, first_read_still_holds
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome, Unavailable, answer_for
 from .settings import Settings
 from .stats import StartStats
+from .status import Observed
 from .timing import Deadline, DeadlineReached
 
 
@@ -79,13 +81,17 @@ class SingletonStarter:
             lease = await acquire(calls, command, observed, deadline, wait)
             if not isinstance(lease, Lease):
                 return lease
-            return await self._hold(command, lease, deadline)
+            policies = calls.settings.conflict_policy, calls.settings.reuse_policy
+            holds = first_read_still_holds(lease.created_blob, observed, keyed, *policies)
+            known = observed if holds else None
+            return await self._hold(command, lease, known, deadline)
 
-    async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Outcome:
+    async def _hold(self, command: StartCommand, lease: Lease, known: Observed | None, deadline: Deadline) -> Outcome:
         self._calls.stats.lock_wait_ended()
-        holder = StartUnderLease(self._calls, command, lease, deadline)
+        holder = StartUnderLease(self._calls, command, lease, deadline, known)
         try:
             return await holder.run()
         finally:
+            # Released in the background: the outcome is known, the answer need not wait for it.
             if not holder.in_doubt:
-                await self._calls.locks.release(lease)
+                self._calls.locks.release(lease, first=holder.after_answer())

@@ -121,6 +121,7 @@ async def test_storm_against_a_running_instance_never_takes_the_lease(
     """Duplicates of an active instance are answered from a status read alone, so they cost no lock."""
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 0})).status_code == 202
+    await app.endpoint.locks.drain()  # the release goes on after the answer
     durable.set_status(instance_id, "Running")
     durable.latency_seconds = 0.02  # long enough for the lease to be watched while the storm runs
     container = app.endpoint.locks.container

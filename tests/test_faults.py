@@ -281,4 +281,5 @@ async def test_start_whose_arguments_the_extension_refuses_is_a_500_sent_once_an
     assert body_of(response)["error"] == "internal"
     assert durable.calls["start"] == 1
     assert durable.enqueued_starts == []
+    await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"

@@ -14,7 +14,7 @@ from singleton_start.lock import lock_blob_name
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import lease_state, started_inputs
-from tests.support.storage_proxy import StorageProxy, is_metadata_write
+from tests.support.storage_proxy import StorageProxy, is_lease_release, is_metadata_write
 from tests.test_idempotency import KEY, assert_replayed
 from tests.test_policies import CONFLICT_POLICIES
 
@@ -36,6 +36,7 @@ async def test_keyed_retry_gets_the_replay_when_the_record_could_not_be_complete
     await until_queued(durable)
     await BlobLeaseClient(lock_blob).break_lease(lease_break_period=0)
     first_response = await first
+    await app.endpoint.locks.drain()  # the record is completed (here: tried) after the answer
     durable.set_status(instance_id, "Running")
     record = (await lock_blob.get_blob_properties()).metadata
 
@@ -62,6 +63,7 @@ async def test_keyed_request_whose_record_cannot_be_written_starts_nothing_and_g
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert durable.calls["start"] == 0
+    await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
@@ -89,9 +91,37 @@ async def test_keyed_start_whose_status_cannot_be_read_after_it_is_still_202_and
     instance_id = new_instance_id()
 
     first = await app.post(instance_id, {"n": 1}, headers=KEY)
+    await app.endpoint.locks.drain()  # the record is completed (here: tried) after the answer
     durable.clear_faults()
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
     assert first.status_code == 202
     assert_replayed(retry, first)
     assert started_inputs(durable, instance_id) == [{"n": 1}]
+
+
+def is_record_completion(request: web.Request) -> bool:
+    return is_metadata_write(request) and request.headers.get("x-ms-meta-state") == "started"
+
+
+async def test_keyed_start_answers_before_its_record_is_completed_and_completes_it_before_the_release(
+    load_app: LoadApp, durable: DurableStandin, storage_proxy: StorageProxy
+) -> None:
+    """The "starting" record written before the start already replays, so the answer need not wait for the
+    completed one; it is still written under the lease, before the lease is given back."""
+    app = await load_app(AzureWebJobsStorage=storage_proxy.connection_string)
+    completion = storage_proxy.delay_request(is_record_completion, seconds=1.0)
+    release = storage_proxy.delay_answer(is_lease_release, seconds=0)
+    instance_id = new_instance_id()
+    lock_blob = app.endpoint.locks.container.get_blob_client(lock_blob_name(TASK_HUB, instance_id))
+
+    response = await app.post(instance_id, {"n": 1}, headers=KEY)
+    record_at_answer = (await lock_blob.get_blob_properties()).metadata
+    await app.endpoint.locks.drain()
+    record = (await lock_blob.get_blob_properties()).metadata
+
+    assert response.status_code == 202
+    assert record_at_answer["state"] == "starting"
+    assert record["state"] == "started"
+    assert completion.seen[0] < release.seen[0]
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"

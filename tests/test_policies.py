@@ -173,6 +173,7 @@ async def test_active_instance_under_terminate_existing_is_terminated_with_a_rea
     assert replaced["runtimeStatus"] == "Terminated"
     assert replaced["output"] == TERMINATE_REASON
     assert durable.row(instance_id)["executionId"] != execution_id
+    await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 
@@ -257,6 +258,7 @@ async def test_instance_that_does_not_reach_terminated_gets_503_after_the_bounde
     assert durable.effective_starts == []
     assert durable.row(instance_id)["runtimeStatus"] == "Running"
     assert durable.row(instance_id)["executionId"] == execution_id
+    await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
 
+from singleton_start.lock import lock_blob_name
 from singleton_start.settings import LEASE_SAFETY_SECONDS
-from tests.conftest import LoadApp, new_instance_id
+from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.storage_proxy import Rule, StorageProxy, is_lease_acquire
 
@@ -31,9 +34,15 @@ async def test_start_is_never_sent_after_the_lease_end_counted_from_before_a_slo
         SINGLETON_BACKEND_TIMEOUT_SECONDS="8",
         SINGLETON_REQUEST_TIMEOUT_SECONDS="30",
     )
+    instance_id = new_instance_id()
+    # The lock blob is there already, so the holder reads the status again (slowly) before it may start.
+    container = app.endpoint.locks.container
+    with suppress(ResourceExistsError):
+        await container.create_container()
+    await container.get_blob_client(lock_blob_name(TASK_HUB, instance_id)).upload_blob(b"")
     acquire = storage_proxy.delay_answer(is_lease_acquire, ACQUIRE_ANSWER_DELAY_SECONDS)
 
-    request = asyncio.create_task(app.post(new_instance_id(), {"n": 1}))
+    request = asyncio.create_task(app.post(instance_id, {"n": 1}))
     await slow_down_once_acquire_is_sent(durable, acquire)
     starts_arrived = await arrivals_of_starts(durable, request)
     response = await request

@@ -2,7 +2,8 @@
 
 Storage stays real: every request is forwarded byte for byte and Azurite's answer is passed back.
 A test picks requests by a predicate and either delays the answer (the request has already been
-applied by Azurite) or answers 500 without forwarding (nothing was applied).
+applied by Azurite), delays the request (applied only after the delay), or answers 500 without
+forwarding (nothing was applied).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def is_lease_acquire(request: web.Request) -> bool:
     return request.query.get("comp") == "lease" and request.headers.get("x-ms-lease-action") == "acquire"
 
 
+def is_lease_release(request: web.Request) -> bool:
+    return request.query.get("comp") == "lease" and request.headers.get("x-ms-lease-action") == "release"
+
+
 def is_metadata_write(request: web.Request) -> bool:
     return request.method == "PUT" and request.query.get("comp") == "metadata"
 
@@ -33,6 +38,7 @@ def is_metadata_write(request: web.Request) -> bool:
 class Rule:
     matches: Predicate
     answer_delay: float = 0.0
+    request_delay: float = 0.0
     refuse: bool = False
     times: int = 1
     # When each matching request was refused, or applied by Azurite (time.monotonic()).
@@ -59,6 +65,11 @@ class StorageProxy:
 
     def delay_answer(self, matches: Predicate, seconds: float, times: int = 1) -> Rule:
         rule = Rule(matches, answer_delay=seconds, times=times)
+        self.rules.append(rule)
+        return rule
+
+    def delay_request(self, matches: Predicate, seconds: float, times: int = 1) -> Rule:
+        rule = Rule(matches, request_delay=seconds, times=times)
         self.rules.append(rule)
         return rule
 
@@ -96,6 +107,8 @@ class StorageProxy:
             rule.seen.append(time.monotonic())
             return web.Response(status=500, text="refused by the test proxy")
         assert self._session is not None
+        if rule is not None and rule.request_delay:
+            await asyncio.sleep(rule.request_delay)
         headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
         async with self._session.request(
             request.method,
@@ -107,7 +120,7 @@ class StorageProxy:
         ) as answer:
             body = await answer.read()
             answer_headers = {name: value for name, value in answer.headers.items() if name.lower() not in HOP_BY_HOP}
-        if rule is not None and rule.answer_delay:
+        if rule is not None:
             # Seen once Azurite has applied the request, so whatever the test does next comes after it.
             rule.seen.append(time.monotonic())
             await asyncio.sleep(rule.answer_delay)
