@@ -4,27 +4,18 @@ may still land: then the lease is kept until it expires, so that no other input 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import decoded, enqueued_inputs, lease_state
+from tests.support.observe import decoded, enqueued_inputs, lease_state, poll_until
 from tests.support.storage_proxy import Rule, StorageProxy, is_lease_acquire
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SETTINGS = {"SINGLETON_LOCK_LEASE_SECONDS": "15", "SINGLETON_LOCK_WAIT_SECONDS": "5"}
-
-
-async def poll_until(condition: Callable[[], Awaitable[bool]], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not await condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        await asyncio.sleep(0.01)
 
 
 async def seen(rule: Rule) -> bool:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
@@ -15,7 +13,7 @@ from aiohttp import web
 
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import started_inputs
+from tests.support.observe import poll_until, started_inputs
 from tests.test_policies import CONFLICT_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -313,10 +311,3 @@ async def test_same_key_retry_while_the_first_request_still_holds_the_lease_gets
     assert_replayed(retry, first_response)
     assert_replayed(await app.post(instance_id, {"n": 1}, headers=KEY), first_response)
     assert started_inputs(durable, instance_id) == [{"n": 1}]
-
-
-async def poll_until(condition: Callable[[], bool], seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        await asyncio.sleep(0.01)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from singleton_start.request_log import ATTRIBUTE_NAMES
 from tests.conftest import TASK_HUB, LoadApp, StartApp, new_instance_id
 from tests.support.azurite import Azurite, free_port
 from tests.support.durable_standin import DurableStandin
+from tests.support.observe import poll_until
 from tests.support.worker import PUBLIC_BASE_URL, invoke, load_function, route_request, start_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -94,13 +95,6 @@ async def manage(
         return response
     finally:
         await function.module.endpoint.close()
-
-
-async def poll_until(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        await asyncio.sleep(0.005)
 
 
 # ------------------------------------------------------------------ the start route's span

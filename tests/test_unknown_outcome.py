@@ -4,14 +4,12 @@ only one caller's input is ever queued and a caller told 202 has its input runni
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.conftest import LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import assert_check_status_answer, decoded, enqueued_inputs, started_inputs
+from tests.support.observe import assert_check_status_answer, decoded, enqueued_inputs, poll_until, started_inputs
 from tests.support.worker_process import worker_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -20,13 +18,6 @@ CALL_TIMEOUT_SECONDS = 0.5
 # The stand-in queues the start, then writes its tracking row this long after: well past the call timeout.
 LANDS_AFTER_SECONDS = 3.0
 SETTINGS = {"SINGLETON_BACKEND_TIMEOUT_SECONDS": str(CALL_TIMEOUT_SECONDS), "SINGLETON_REQUEST_TIMEOUT_SECONDS": "20"}
-
-
-async def poll_until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_start_landing_after_the_call_timeout_is_answered_202_and_only_its_input_is_queued(

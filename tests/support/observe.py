@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import azure.functions as func
@@ -70,3 +72,16 @@ async def timed(call: Awaitable[T]) -> tuple[T, float]:
 
 def status_codes(responses: list[func.HttpResponse]) -> list[int]:
     return [response.status_code for response in responses]
+
+
+async def poll_until(condition: Callable[[], bool | Awaitable[bool]], seconds: float = 10) -> None:
+    """Wait until the condition (plain or awaited) holds, failing the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.01)
