@@ -16,6 +16,7 @@ STORAGE_SDK = ("/azure/core/", "/azure/storage/")
 
 def own_cpu_seconds(stats: pstats.Stats, parts: tuple[str, ...]) -> float:
     """CPU spent inside the functions of files whose path holds one of ``parts`` (their own time only)."""
+    # pstats.Stats keeps its table in `stats` and prints to `stream`; typeshed declares neither.
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
     return sum(entry[2] for (filename, _, _), entry in raw.items() if any(part in filename for part in parts))
 
@@ -45,7 +46,7 @@ def write_profile(
         f"top entries in {path.name}."
     )
     text = io.StringIO()
-    stats.stream = text  # type: ignore[attr-defined]
+    stats.stream = text  # type: ignore[attr-defined]  # undeclared, as above
     # A coroutine counts one call per resumption; the event loop's wait for answers tops the list by cumulative time.
     stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(TOP_ENTRIES)
     stats.sort_stats(pstats.SortKey.TIME).print_stats(TOP_ENTRIES // 2)
