@@ -74,7 +74,7 @@ async def settle_unknown_start(
         if isinstance(verdict, Landed | OtherStarted):
             return verdict
         # Sent again only once a read has shown nothing: an unreadable status tells nothing.
-        if verdict and resends:
+        if isinstance(verdict, NotYet) and resends:
             resends -= 1
             await _resend(calls, command, lease, deadline)
     return NotYet()
