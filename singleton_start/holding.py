@@ -127,9 +127,8 @@ class StartUnderLease:
         for attempt in range(1, calls.settings.start_attempts + 1):
             timeout = calls.start_timeout(self._lease, self._deadline)
             self.in_doubt = True
-            calls.stats.start_attempts += 1
             try:
-                await calls.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+                await calls.send_start(command, timeout)
                 self.in_doubt = False
                 return Started()
             except BackendUnavailable:

@@ -95,9 +95,8 @@ async def _resend(calls: Calls, command: StartCommand, lease: Lease, deadline: D
         timeout = calls.start_timeout(lease, deadline)
     except DeadlineReached:
         return  # The hold is spent: no new start may be sent under this lease.
-    calls.stats.start_attempts += 1
     try:
-        await calls.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+        await calls.send_start(command, timeout)
     except (BackendUnavailable, StartOutcomeUnknown, StartRefused):
         pass  # The next read says what became of it.
     await calls.renew(lease, deadline)
