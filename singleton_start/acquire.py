@@ -11,12 +11,12 @@ from .status import Observed
 from .timing import Deadline, backoff_delays
 
 
-async def answer_after_waiting(
+async def answer_without_lock(
     calls: Calls, command: StartCommand, observed: Observed, deadline: Deadline
 ) -> Outcome | None:
-    """After waiting on another start of this ID: a replay for a keyed request (whose first send may be
-    what was waited on), the policy's answer for any other."""
-    if command.idempotency:
+    """The answer a status read gives without the lock: a replay for a keyed request (whose first send may
+    be under way elsewhere), the policy's answer for any other."""
+    if command.idempotency is not None:
         return await calls.replay(command, observed, deadline)
     return answer_for(calls.decide(observed), observed)
 
@@ -40,7 +40,7 @@ async def acquire(
             calls.limit(deadline),
             blob_may_be_missing=not observed.exists,
         )
-        if lease:
+        if lease is not None:
             return lease
         if wait.remaining() <= 0:
             break
@@ -48,8 +48,8 @@ async def acquire(
         if may_answer_while_waiting(calls, command):
             observed = await calls.read(command, deadline)
             answer = answer_for(calls.decide(observed), observed)
-            if answer:
+            if answer is not None:
                 return answer
     observed = await calls.read(command, deadline, with_input=keyed)
-    answer = await answer_after_waiting(calls, command, observed, deadline)
+    answer = await answer_without_lock(calls, command, observed, deadline)
     return answer or Unavailable("another request for this instance ID held the lock for the whole wait budget")

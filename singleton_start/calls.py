@@ -56,6 +56,11 @@ class Calls:
         record = await self.locks.read_record(self.backend.task_hub, command.instance_id, self.limit(deadline))
         return replay_answer(claim, dict(record), observed, command.input_value)
 
+    async def send_start(self, command: StartCommand, timeout: float) -> None:
+        """Send the start once, counted in this request's stats."""
+        self.stats.start_attempts += 1
+        await self.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+
     def hold(self, lease: Lease, deadline: Deadline) -> Deadline:
         """Until when a holder may still send calls: its lease's end minus the safety margin."""
         return deadline.sooner(lease.remaining() - LEASE_SAFETY_SECONDS)

@@ -61,7 +61,8 @@ class StartUnderLease:
             return observed
         if calls.decide(observed) is Action.TERMINATE_THEN_START:
             observed = await self._terminate(calls.hold(self._lease, self._deadline))
-        if command.idempotency and not await self._write(starting_record(command.idempotency, datetime.now(UTC))):
+        claim = command.idempotency
+        if claim is not None and not await self._write(starting_record(claim, datetime.now(UTC))):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
         self._started = isinstance(outcome, Started)
@@ -70,7 +71,7 @@ class StartUnderLease:
     def after_answer(self) -> Coroutine[None, None, None] | None:
         """What is left to do under the lease once the answer is known: for a keyed start, completing its
         record (the "starting" record written before the start already replays, so the answer need not wait)."""
-        return self._complete_record() if self._started and self._command.idempotency else None
+        return self._complete_record() if self._started and self._command.idempotency is not None else None
 
     async def _recheck(self) -> Observed | Outcome:
         """Read the status again under the lease: someone may have started since the first read."""
@@ -126,9 +127,8 @@ class StartUnderLease:
         for attempt in range(1, calls.settings.start_attempts + 1):
             timeout = calls.start_timeout(self._lease, self._deadline)
             self.in_doubt = True
-            calls.stats.start_attempts += 1
             try:
-                await calls.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+                await calls.send_start(command, timeout)
                 self.in_doubt = False
                 return Started()
             except BackendUnavailable:

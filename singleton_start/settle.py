@@ -74,7 +74,7 @@ async def settle_unknown_start(
         if isinstance(verdict, Landed | OtherStarted):
             return verdict
         # Sent again only once a read has shown nothing: an unreadable status tells nothing.
-        if verdict and resends:
+        if isinstance(verdict, NotYet) and resends:
             resends -= 1
             await _resend(calls, command, lease, deadline)
     return NotYet()
@@ -95,9 +95,8 @@ async def _resend(calls: Calls, command: StartCommand, lease: Lease, deadline: D
         timeout = calls.start_timeout(lease, deadline)
     except DeadlineReached:
         return  # The hold is spent: no new start may be sent under this lease.
-    calls.stats.start_attempts += 1
     try:
-        await calls.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+        await calls.send_start(command, timeout)
     except (BackendUnavailable, StartOutcomeUnknown, StartRefused):
         pass  # The next read says what became of it.
     await calls.renew(lease, deadline)

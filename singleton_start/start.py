@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .acquire import acquire, answer_after_waiting
+from .acquire import acquire, answer_without_lock
 from .backend import BackendUnavailable, DurableBackend
 from .calls import Calls
 from .command import StartCommand
 from .flights import StartsInFlight
 from .holding import StartUnderLease, first_read_still_holds
 from .lock import Lease, LeaseLocks, StorageUnavailable
-from .outcomes import Outcome, Unavailable, answer_for
+from .outcomes import Outcome, Unavailable
 from .settings import Settings
 from .stats import StartStats
 from .status import Observed
@@ -63,19 +63,17 @@ class SingletonStarter:
     async def _start(self, command: StartCommand, deadline: Deadline) -> Outcome:
         calls, keyed = self._calls, command.idempotency is not None
         observed = await calls.read(command, deadline, with_input=keyed)
-        answer = await calls.replay(command, observed, deadline)
-        # A keyed request must not be refused while a holder may still be starting its key.
-        if not answer and not keyed:
-            answer = answer_for(calls.decide(observed), observed)
-        if answer:
+        # A keyed request is not refused here: a holder may still be starting its key, so it only replays.
+        answer = await answer_without_lock(calls, command, observed, deadline)
+        if answer is not None:
             return answer
         wait = deadline.sooner(calls.settings.lock_wait_seconds)
         flight = (calls.backend.task_hub, command.instance_id)
         calls.stats.lock_wait_began()
         if await self._flights.wait_for(flight, wait.remaining()):
             observed = await self._flights.shared_read(flight, lambda: calls.read(command, deadline, with_input=True))
-            answer = await answer_after_waiting(calls, command, observed, deadline)
-            if answer:
+            answer = await answer_without_lock(calls, command, observed, deadline)
+            if answer is not None:
                 return answer
         with self._flights.lead(flight):
             lease = await acquire(calls, command, observed, deadline, wait)
