@@ -347,7 +347,7 @@ async def test_row_change_during_race_window_drops_the_start_quietly(
     standin.add_instance("w", ORCH, "Completed", "seeded")
     standin.race_window_seconds = 0.2
     start = asyncio.create_task(client.start_new(ORCH, "w", "lost"))
-    await asyncio.sleep(0.05)
+    await poll_until(lambda: bool(standin.enqueued_starts))  # queued: now in the race window
     standin.set_status("w", "Failed")  # e.g. a worker writing the row meanwhile
     assert await start == "w"
     record = standin.instance("w")
@@ -652,7 +652,7 @@ async def test_times_use_extension_format(standin: DurableStandin) -> None:
 async def test_reset_releases_hanging_requests(standin: DurableStandin, client: DurableOrchestrationClient) -> None:
     standin.inject_fault("start", "timeout")
     pending = asyncio.create_task(client.start_new(ORCH, "h", 1))
-    await asyncio.sleep(0.1)
+    await poll_until(lambda: standin.calls["start"] == 1)  # counted: now hanging on the fault
     standin.reset()
     with pytest.raises(aiohttp.ClientError):  # POST is not retried after the drop
         await asyncio.wait_for(pending, timeout=5)
