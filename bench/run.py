@@ -36,7 +36,7 @@ from bench.backends import Backends
 from bench.figures import Measured, render, targets
 from bench.profiling import write_profile
 from singleton_start.endpoint import storage_options
-from tests.support.azurite import ACCOUNT, Azurite
+from tests.support.azurite import Azurite
 from tests.support.naive_start import naive_main
 from tests.support.worker import LoadedFunction, invoke, load_function, start_request
 
@@ -265,13 +265,6 @@ async def mean_cost(call: Callable[[], Awaitable[object]], count: int) -> tuple[
     return round(wall / count * 1000, 3), round(cpu / count * 1000, 3)
 
 
-def blob_connection_string(blob_port: int, account_key: str) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={account_key};"
-        f"BlobEndpoint=http://127.0.0.1:{blob_port}/{ACCOUNT};"
-    )
-
-
 def load_app(connection_string: str) -> LoadedFunction:
     """HttpStartSingle loaded as the worker loads it, with the given AzureWebJobsStorage."""
     previous = os.environ.get("AzureWebJobsStorage")
@@ -288,7 +281,7 @@ def load_app(connection_string: str) -> LoadedFunction:
 async def measure(options: Options, azurite: Azurite, backends: Backends, app: LoadedFunction) -> dict[str, Any]:
     """Call costs, scenarios and profile, in that order, after a warm-up."""
     bench = Bench(options, backends, app)
-    proxied_blob = blob_connection_string(backends.endpoints.blob_port, azurite.account_key)
+    proxied_blob = azurite.connection_string_via(backends.endpoints.blob_port)
     await bench.warm_up()
     return {
         "call_costs": await bench.call_costs(azurite.connection_string, proxied_blob),
@@ -305,7 +298,7 @@ async def run(options: Options) -> dict[str, Any]:
     try:
         backends = Backends(azurite.port, options.storage_ms / 1000)
         try:
-            app = load_app(blob_connection_string(backends.endpoints.blob_port, azurite.account_key))
+            app = load_app(azurite.connection_string_via(backends.endpoints.blob_port))
             try:
                 async with asyncio.timeout(options.timeout_seconds):
                     measured = await measure(options, azurite, backends, app)

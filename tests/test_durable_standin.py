@@ -22,6 +22,7 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 from azure.durable_functions.models.utils import http_utils
 
 from tests.support.durable_standin import DurableStandin
+from tests.support.observe import poll_until
 
 ORCH = "SingletonOrchestrator"
 OLD = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -283,10 +284,7 @@ async def test_a_start_whose_caller_hung_up_still_lands(standin: DurableStandin)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/late", body="x"), 0.1)
     assert [entry[0] for entry in standin.enqueued_starts] == ["late"]
-    deadline = time.monotonic() + 5
-    while standin.instance("late") is None:
-        assert time.monotonic() < deadline, "the start never landed"
-        await asyncio.sleep(0.02)
+    await poll_until(lambda: standin.instance("late") is not None, seconds=5)
     assert standin.effective_starts == [("late", ORCH, "x")]
 
 
@@ -349,7 +347,7 @@ async def test_row_change_during_race_window_drops_the_start_quietly(
     standin.add_instance("w", ORCH, "Completed", "seeded")
     standin.race_window_seconds = 0.2
     start = asyncio.create_task(client.start_new(ORCH, "w", "lost"))
-    await asyncio.sleep(0.05)
+    await poll_until(lambda: bool(standin.enqueued_starts))  # queued: now in the race window
     standin.set_status("w", "Failed")  # e.g. a worker writing the row meanwhile
     assert await start == "w"
     record = standin.instance("w")
@@ -654,7 +652,7 @@ async def test_times_use_extension_format(standin: DurableStandin) -> None:
 async def test_reset_releases_hanging_requests(standin: DurableStandin, client: DurableOrchestrationClient) -> None:
     standin.inject_fault("start", "timeout")
     pending = asyncio.create_task(client.start_new(ORCH, "h", 1))
-    await asyncio.sleep(0.1)
+    await poll_until(lambda: standin.calls["start"] == 1)  # counted: now hanging on the fault
     standin.reset()
     with pytest.raises(aiohttp.ClientError):  # POST is not retried after the drop
         await asyncio.wait_for(pending, timeout=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -16,8 +16,7 @@ from singleton_start.lock import RELEASE_TIMEOUT_SECONDS, LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import enqueued_inputs, lease_state, started_inputs, status_codes, timed
-from tests.support.worker import load_function
+from tests.support.observe import enqueued_inputs, lease_state, poll_until, started_inputs, status_codes, timed
 
 if TYPE_CHECKING:
     from tests.support.scenario_report import ScenarioReport
@@ -48,13 +47,8 @@ def own_azurite() -> Iterator[Azurite]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def app_on_own_azurite(
-    own_azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[StartApp]:
-    monkeypatch.setenv("AzureWebJobsStorage", own_azurite.connection_string)
-    app = StartApp(load_function("HttpStartSingle"), durable)
-    yield app
-    await app.endpoint.close()
+async def app_on_own_azurite(own_azurite: Azurite, load_app: LoadApp) -> StartApp:
+    return await load_app(AzureWebJobsStorage=own_azurite.connection_string)
 
 
 async def test_storage_down_gives_503_and_storage_back_serves_the_next_request(
@@ -188,9 +182,7 @@ async def test_start_that_went_through_while_status_reads_fail_is_503_never_star
     instance_id = new_instance_id()
 
     request = asyncio.create_task(app.post(instance_id, {"n": 1}))
-    deadline = time.monotonic() + 5
-    while durable.calls["start"] == 0 and time.monotonic() < deadline and not request.done():  # noqa: ASYNC110 - the stand-in signals nothing to wait on
-        await asyncio.sleep(0.005)
+    await poll_until(lambda: durable.calls["start"] > 0 or request.done(), seconds=5)
     durable.inject_fault("status", "error", times=1000)
     first = await request
     lease_after_answer = await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id)

@@ -4,7 +4,6 @@ replay even when the record could not be completed, and no start is sent without
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from aiohttp import web
@@ -13,7 +12,7 @@ from azure.storage.blob.aio import BlobLeaseClient
 from singleton_start.lock import lock_blob_name
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import lease_state, started_inputs
+from tests.support.observe import lease_state, poll_until, started_inputs
 from tests.support.storage_proxy import StorageProxy, is_lease_release, is_metadata_write
 from tests.test_idempotency import KEY, assert_replayed
 from tests.test_policies import CONFLICT_POLICIES
@@ -33,7 +32,7 @@ async def test_keyed_retry_gets_the_replay_when_the_record_could_not_be_complete
     lock_blob = app.endpoint.locks.container.get_blob_client(lock_blob_name(TASK_HUB, instance_id))
 
     first = asyncio.create_task(app.post(instance_id, {"n": 1}, headers=KEY))
-    await until_queued(durable)
+    await poll_until(lambda: bool(durable.enqueued_starts))
     await BlobLeaseClient(lock_blob).break_lease(lease_break_period=0)
     first_response = await first
     await app.endpoint.locks.drain()  # the record is completed (here: tried) after the answer
@@ -65,13 +64,6 @@ async def test_keyed_request_whose_record_cannot_be_written_starts_nothing_and_g
     assert durable.calls["start"] == 0
     await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
-
-
-async def until_queued(durable: DurableStandin) -> None:
-    deadline = time.monotonic() + 10
-    while not durable.enqueued_starts:
-        assert time.monotonic() < deadline, "the start was never queued"
-        await asyncio.sleep(0.005)
 
 
 async def test_keyed_start_whose_status_cannot_be_read_after_it_is_still_202_and_replays(

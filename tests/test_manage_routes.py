@@ -36,6 +36,12 @@ class Routes:
     functions: dict[str, LoadedFunction]
     durable: DurableStandin
 
+    @classmethod
+    def load(cls, durable: DurableStandin) -> Routes:
+        """Load the three functions with the settings the environment has now."""
+        names = ("HttpGetStatus", "HttpTerminate", "HttpRaiseEvent")
+        return cls({name: load_function(name) for name in names}, durable)
+
     async def call(
         self, name: str, method: str, url: str, params: dict[str, str], body: bytes, headers: dict[str, str] | None
     ) -> func.HttpResponse:
@@ -100,8 +106,7 @@ def load_routes(durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> Loa
     def load(**settings: str) -> Routes:
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        names = ("HttpGetStatus", "HttpTerminate", "HttpRaiseEvent")
-        return Routes({name: load_function(name) for name in names}, durable)
+        return Routes.load(durable)
 
     return load
 

@@ -128,10 +128,6 @@ async def manage(
     return answer
 
 
-def loader_routes(durable: DurableStandin) -> Routes:
-    return Routes({name: load_function(name) for name in (STATUS, TERMINATE, EVENT)}, durable)
-
-
 async def test_status_through_the_runtime_answers_202_with_links_like_the_worker_loader(
     runtime: FunctionRuntime, durable: DurableStandin
 ) -> None:
@@ -140,7 +136,7 @@ async def test_status_through_the_runtime_answers_202_with_links_like_the_worker
         durable.add_instance(instance_id, ORCHESTRATOR, "Running", custom_status={"phase": "working"})
 
     answer = await manage(runtime, durable, STATUS, ours)
-    reference = await loader_routes(durable).status(theirs)
+    reference = await Routes.load(durable).status(theirs)
 
     assert answer.status_code == 202
     assert answer_of_runtime(answer, ours) == answer_of_loader(reference, theirs)
@@ -157,7 +153,7 @@ async def test_terminate_through_the_runtime_answers_202_and_terminates_like_the
         durable.add_instance(instance_id, ORCHESTRATOR, "Running")
 
     answer = await manage(runtime, durable, TERMINATE, ours)
-    reference = await loader_routes(durable).terminate(theirs)
+    reference = await Routes.load(durable).terminate(theirs)
 
     assert answer.status_code == 202
     assert answer_of_runtime(answer, ours) == answer_of_loader(reference, theirs)
@@ -185,7 +181,7 @@ async def test_bad_event_name_through_the_runtime_answers_400_like_the_worker_lo
     durable.add_instance(instance_id, ORCHESTRATOR, "Running")
 
     answer = await manage(runtime, durable, EVENT, instance_id, eventName="no spaces")
-    reference = await loader_routes(durable).event(instance_id, "no spaces")
+    reference = await Routes.load(durable).event(instance_id, "no spaces")
 
     assert answer.status_code == 400
     assert answer_of_runtime(answer, instance_id) == answer_of_loader(reference, instance_id)

@@ -37,14 +37,14 @@ class Azurite:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
-    def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
-
-    @property
     def connection_string(self) -> str:
+        return self.connection_string_via(self.port)
+
+    def connection_string_via(self, port: int) -> str:
+        """The connection string with its blob endpoint on another loopback port: a proxy in front of this Azurite."""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={self.account_key};"
-            f"BlobEndpoint={self.blob_endpoint};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
         )
 
     @property

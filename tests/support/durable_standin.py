@@ -75,7 +75,6 @@ class DurableStandin:
         self,
         *,
         task_hub: str = "TestHubName",
-        latency_seconds: float = 0.0,
         connection_name: str = "Storage",
         system_key: str | None = None,
         orchestrators: Iterable[str] | None = None,
@@ -89,7 +88,7 @@ class DurableStandin:
         self.orchestrators: set[str] | None = (
             None if orchestrators is None else {name.lower() for name in self._orchestrator_names}
         )
-        self.latency_seconds = latency_seconds
+        self.latency_seconds = 0.0
         self.race_window_seconds = 0.0
         self.storage_op_seconds = 0.0
         self.storage_ops: collections.Counter[str] = collections.Counter()

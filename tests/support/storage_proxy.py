@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from tests.support.azurite import ACCOUNT, Azurite
+from tests.support.azurite import Azurite
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
 Predicate = Callable[[web.Request], bool]
@@ -49,8 +49,8 @@ class StorageProxy:
     """Forwards to one Azurite; rules apply to the next matching requests, in order."""
 
     def __init__(self, azurite: Azurite) -> None:
+        self._azurite = azurite
         self._target = f"http://127.0.0.1:{azurite.port}"
-        self._account_key = azurite.account_key
         self.rules: list[Rule] = []
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -58,10 +58,7 @@ class StorageProxy:
 
     @property
     def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={self._account_key};"
-            f"BlobEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
-        )
+        return self._azurite.connection_string_via(self.port)
 
     def delay_answer(self, matches: Predicate, seconds: float, times: int = 1) -> Rule:
         rule = Rule(matches, answer_delay=seconds, times=times)
