@@ -131,13 +131,13 @@ class DurableBackend:
 
     def __init__(self, http: DurableHttp, starter: str) -> None:
         self._http = http
-        self._starter = starter
-        self.task_hub: str = json.loads(starter)["taskHubName"]
+        # The SDK parses the starter binding here, once per request; every call works on a copy of this client.
+        self._client = DurableOrchestrationClient(starter)
+        self.task_hub: str = self._client._orchestration_bindings.task_hub_name
 
     def management_links(self, request: func.HttpRequest | None, instance_id: str) -> dict[str, str]:
         """The management URLs of an instance, as create_check_status_response builds them."""
-        client = DurableOrchestrationClient(self._starter)
-        links = client.get_client_response_links(request, url_segment(instance_id))
+        links = self._client.get_client_response_links(request, url_segment(instance_id))
         links["id"] = instance_id
         return links
 
@@ -151,7 +151,7 @@ class DurableBackend:
 
     async def _status(self, instance_id: str, timeout: float, with_input: bool) -> DurableOrchestrationStatus:
         """One status read that is an instance's status or the 404 of none; BackendUnavailable otherwise."""
-        exchange = self._http.exchange(self._starter)
+        exchange = self._http.exchange(self._client)
         try:
             status = await asyncio.wait_for(
                 exchange.client.get_status(url_segment(instance_id), show_input=with_input), timeout
@@ -173,7 +173,7 @@ class DurableBackend:
         Raises BackendUnavailable when nothing was sent, StartRefused when the extension refused
         before queueing anything, and StartOutcomeUnknown when the start may still run.
         """
-        exchange = self._http.exchange(self._starter)
+        exchange = self._http.exchange(self._client)
         try:
             await asyncio.wait_for(
                 exchange.client.start_new(orchestrator, url_segment(instance_id), orchestrator_input), timeout
@@ -194,14 +194,14 @@ class DurableBackend:
 
     async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
         """Ask the extension to terminate an active instance."""
-        exchange = self._http.exchange(self._starter)
+        exchange = self._http.exchange(self._client)
         await self._command(
             "The terminate", exchange, exchange.client.terminate(url_segment(instance_id), reason), timeout
         )
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
         """Send an event to an instance; the SDK raises for 404, 410 and 400, which surface as BackendUnavailable."""
-        exchange = self._http.exchange(self._starter)
+        exchange = self._http.exchange(self._client)
         call = exchange.client.raise_event(url_segment(instance_id), event_name, data)
         await self._command("The event", exchange, call, timeout)
 

@@ -236,7 +236,8 @@ def existing_response(links: dict[str, str]) -> func.HttpResponse:
     return json_response(200, links, {"Location": links["statusQueryGetUri"]})
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
+    """A UTC time as the extension writes it in status bodies: ISO 8601 with a Z."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
@@ -253,8 +254,8 @@ def conflict_body(
         **error_body(ErrorCode.CONFLICT, reason),
         "instanceId": instance_id,
         "runtimeStatus": runtime_status,
-        "createdTime": _iso(created),
-        "lastUpdatedTime": _iso(updated),
+        "createdTime": iso_time(created),
+        "lastUpdatedTime": iso_time(updated),
         **{key: value for key, value in links.items() if key != "id"},
     }
 

@@ -10,6 +10,7 @@ which the SDK's start_new and get_status do not pass on.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -52,19 +53,20 @@ class DurableHttp:
             await self._session.close()
             self._session = None
 
-    def exchange(self, starter: str) -> Exchange:
+    def exchange(self, client: DurableOrchestrationClient) -> Exchange:
         """A client for one call, whose answer's status and body stay readable after it."""
-        return Exchange(self, starter)
+        return Exchange(self, client)
 
 
 class Exchange:
     """One SDK call over the app's session: the request functions the SDK client is given."""
 
-    def __init__(self, http: DurableHttp, starter: str) -> None:
+    def __init__(self, http: DurableHttp, client: DurableOrchestrationClient) -> None:
         self._http = http
         self.status: int | None = None
         self.body: Any = None
-        self.client = DurableOrchestrationClient(starter)
+        # A shallow copy shares the parsed bindings; only its request functions are this call's own.
+        self.client = copy.copy(client)
         # The SDK calls these instance attributes for every HTTP request it makes.
         self.client._post_async_request = self.post
         self.client._get_async_request = self.get

@@ -9,7 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from .backend import BackendUnavailable, DurableBackend
-from .contract import ErrorCode, _iso, error_response, json_response
+from .contract import ErrorCode, error_response, iso_time, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
 from .settings import ManagementLinks, Settings
@@ -67,8 +67,8 @@ def status_body(status: InstanceStatus, links: dict[str, str], *, with_input: bo
         "instanceId": links["id"],
         "name": status.name,
         "runtimeStatus": status.runtime_status,
-        "createdTime": _iso(status.created_time),
-        "lastUpdatedTime": _iso(status.last_updated_time),
+        "createdTime": iso_time(status.created_time),
+        "lastUpdatedTime": iso_time(status.last_updated_time),
         "customStatus": status.custom_status,
         "output": status.output,
     }
