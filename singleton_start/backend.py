@@ -14,7 +14,15 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 
 from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
-from .ports import BackendUnavailable, StartOutcomeUnknown, StartRefused
+from .ports import (
+    BackendUnavailable,
+    CommandRefused,
+    InstanceGone,
+    InstanceNotFound,
+    OutcomeUnknown,
+    StartOutcomeUnknown,
+    StartRefused,
+)
 from .status import Observed, UnreadableStatus, classify
 
 # HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
@@ -75,6 +83,21 @@ def start_answer(http_status: int | None, body: Any) -> StartRefused | StartOutc
     if http_status == 409 or (http_status == 500 and _exception_type(body).endswith(ALREADY_EXISTS_EXCEPTION)):
         return StartRefused(f"The start was refused: {error_text(body)}", already_exists=True)
     return StartOutcomeUnknown(f"The start was answered with {describe(http_status, body)}; it may still run.")
+
+
+def command_answer(operation: str, http_status: int | None, body: Any) -> Exception | None:
+    """What a terminate's or an event's answer says: None for 202 (queued), else what the caller must know.
+    HttpApiHandler answers 404 for no instance, 410 for an ended one, 400 for bad arguments; any other
+    answer (a 5xx, an empty 500) leaves open whether the message was queued."""
+    if http_status == 202:
+        return None
+    if http_status == 404:
+        return InstanceNotFound(f"{operation} found no instance.")
+    if http_status == 410:
+        return InstanceGone(f"{operation} found the instance ended.")
+    if http_status == 400:
+        return CommandRefused(f"{operation} was refused: {error_text(body)}")
+    return OutcomeUnknown(f"{operation} was answered with {describe(http_status, body)}; it may still take effect.")
 
 
 def describe(http_status: int | None, body: Any) -> str:
@@ -175,27 +198,30 @@ class DurableBackend:
             raise outcome
 
     async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
-        """Ask the extension to terminate an active instance."""
+        """Ask the extension to terminate an active instance; the SDK takes its 410 for success, the app not."""
         exchange = self._http.exchange(self._client)
         await self._command(
             "The terminate", exchange, exchange.client.terminate(url_segment(instance_id), reason), timeout
         )
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
-        """Send an event to an instance; the SDK raises for 404, 410 and 400, which surface as BackendUnavailable."""
+        """Send an event to an instance; the SDK raises one bare Exception for 404, 410 and 400 alike."""
         exchange = self._http.exchange(self._client)
         call = exchange.client.raise_event(url_segment(instance_id), event_name, data)
         await self._command("The event", exchange, call, timeout)
 
     async def _command(self, operation: str, exchange: Exchange, call: Awaitable[Any], timeout: float) -> None:
-        """A management call whose every failure means the same to the caller: it did not go through."""
+        """A terminate or an event, classified by the extension's own answer, which the SDK hides."""
         try:
             await asyncio.wait_for(call, timeout)
         except TimeoutError:
-            raise BackendUnavailable(f"{operation} got no answer within {timeout:.1f} seconds.") from None
-        except (NotSent, NoAnswer) as error:
-            raise BackendUnavailable(f"{operation} failed: {error}.") from None
+            raise OutcomeUnknown(f"{operation} got no answer within {timeout:.1f} seconds.") from None
+        except NotSent as error:
+            raise BackendUnavailable(f"{operation} was not sent: {error}.") from None
+        except NoAnswer as error:
+            raise OutcomeUnknown(f"{operation} may still take effect: {error}.") from None
         except Exception:  # noqa: BLE001 - the SDK raises bare Exception for codes it does not expect
-            raise BackendUnavailable(
-                f"{operation} was answered with {describe(exchange.status, exchange.body)}."
-            ) from None
+            pass  # The answer kept by the exchange says what happened.
+        problem = command_answer(operation, exchange.status, exchange.body)
+        if problem is not None:
+            raise problem

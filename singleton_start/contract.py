@@ -301,6 +301,8 @@ def allowed_target(function_name: str | None, instance_id: str | None, allowed: 
 
 def validate_event_name(event_name: str | None) -> str | None:
     """Why an event name is refused, or None when it is fine."""
+    if event_name is not None and set(event_name) == {"."}:
+        return "The event name must not be made of dots only: a URL cannot carry it (it collapses '.' and '..')."
     if event_name is not None and _EVENT_NAME.fullmatch(event_name):
         return None
     return f"The event name must be 1 to {MAX_EVENT_NAME_LENGTH} characters of letters, digits, '_', '-' and '.'."

@@ -35,7 +35,17 @@ from .flights import StartsInFlight
 from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
-from .outcomes import ArgumentsRefused, Existing, KeyReused, Outcome, Refused, Started, Unavailable, Unsettled
+from .outcomes import (
+    ArgumentsRefused,
+    Existing,
+    KeyReused,
+    Outcome,
+    Refused,
+    Started,
+    TerminatePending,
+    Unavailable,
+    Unsettled,
+)
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, SettingsError, load_settings
 from .start import SingletonStarter
@@ -170,6 +180,14 @@ def respond(outcome: Outcome, instance_id: str, links: dict[str, str], settings:
                 "later: with the same Idempotency-Key the retry gets this start's answer.",
                 {"Retry-After": str(settings.lock_lease_seconds)},
             )
+        case TerminatePending():
+            return error_response(
+                ErrorCode.UNAVAILABLE,
+                "The active instance ended while this request's terminate may still be queued; nothing was "
+                "started. Retry after the Retry-After seconds, when the queued terminate can no longer reach a "
+                "new instance.",
+                {"Retry-After": str(settings.lock_lease_seconds)},
+            )
     raise AssertionError(f"unhandled outcome {outcome!r}")
 
 
@@ -180,6 +198,7 @@ OUTCOME_NAMES = {
     KeyReused: "key_reused",
     Unavailable: "unavailable",
     Unsettled: "unsettled",
+    TerminatePending: "terminate_pending",
     ArgumentsRefused: "internal",
 }
 
@@ -227,7 +246,7 @@ class StartEndpoint:
             outcome_name = OUTCOME_NAMES[type(outcome)]
             if isinstance(outcome, Started) and outcome.replayed:
                 outcome_name = "replayed"
-            if isinstance(outcome, Unavailable | Unsettled | ArgumentsRefused):
+            if isinstance(outcome, Unavailable | Unsettled | TerminatePending | ArgumentsRefused):
                 LOG.warning("Start of instance %r not made: %s", command.instance_id, outcome.reason)
             links = links_for(self.settings, req, backend, command.orchestrator, command.instance_id)
             response = respond(outcome, command.instance_id, links, self.settings)

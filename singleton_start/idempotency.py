@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .backend import input_matches
-from .outcomes import KeyReused, Outcome, Started
+from .outcomes import KeyReused, Outcome, Refused, Started
+from .ports import LockRecord
 from .status import Observed
 
 STARTING = "starting"
@@ -77,11 +78,23 @@ def _is_the_keys_instance(claim: IdempotencyClaim, record: dict[str, str], obser
     return record.get("requestdigest") != claim.request_digest or input_matches(observed.input, sent)
 
 
-def replay_answer(claim: IdempotencyClaim, record: dict[str, str], observed: Observed, sent: Any) -> Outcome | None:
+def record_may_be_lost(record: LockRecord, observed: Observed) -> bool:
+    """Whether the lock blob was made after the instance was created, with no record of it: a deletion
+    rule may have removed the blob, and with it the record of the key that started this instance."""
+    if record.blob_created is None or observed.created_time is None or record.metadata.get("idempotencykey"):
+        return False
+    return record.blob_created.replace(microsecond=0) > observed.created_time
+
+
+def replay_answer(claim: IdempotencyClaim, lock: LockRecord, observed: Observed, sent: Any) -> Outcome | None:
     """The answer to a keyed retry when the record names this key and this very instance; `sent` is the
-    retry's input and `observed` must have been read with its input."""
+    retry's input and `observed` must have been read with its input. When the record may have been lost and
+    the instance has this request's input, it may be this key's: it is refused, never started again."""
     if not observed.exists or observed.created_time is None:
         return None
+    record = dict(lock.metadata)
+    if record_may_be_lost(lock, observed) and input_matches(observed.input, sent):
+        return Refused(observed)
     if record.get("idempotencykey") != claim.key:
         return None
     if not _is_the_keys_instance(claim, record, observed, sent):

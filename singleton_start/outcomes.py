@@ -49,6 +49,14 @@ class Unsettled:
 
 
 @dataclass(frozen=True)
+class TerminatePending:
+    """Under terminate-existing, the old execution ended otherwise than by this request's terminate, which
+    may still be queued: nothing was started, and the ID is held until the lease expires."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class ArgumentsRefused:
     """The extension refused the start's arguments (its 400) before queueing anything: a configuration
     error, such as an orchestrator name the app allows but the function app does not have."""
@@ -56,7 +64,7 @@ class ArgumentsRefused:
     reason: str
 
 
-Outcome = Started | Refused | Existing | KeyReused | Unavailable | Unsettled | ArgumentsRefused
+Outcome = Started | Refused | Existing | KeyReused | Unavailable | Unsettled | TerminatePending | ArgumentsRefused
 
 
 def answer_for(action: Action, observed: Observed) -> Outcome | None:

@@ -6,14 +6,16 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import azure.functions as func
+from azure.storage.blob.aio import BlobServiceClient
 from opentelemetry.trace import Tracer
 
 from .backend import DurableBackend
+from .clock import REAL_CLOCK
 from .contract import (
     ContractError,
     ErrorCode,
@@ -26,20 +28,25 @@ from .contract import (
     validate_event_name,
 )
 from .durable_http import DurableHttp
+from .endpoint import blob_service_from_environment
+from .lock import LeaseLocks
 from .manage import (
+    Acted,
     Active,
     Ended,
-    Found,
-    act_on,
+    Send,
+    UnderLease,
+    Unsure,
     acted_response,
     links_for,
     look_up,
     not_found_response,
     status_response,
 )
-from .ports import BackendUnavailable
+from .ports import BackendUnavailable, Clock, Locks, StorageUnavailable
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, load_settings
+from .timing import Deadline, DeadlineReached
 
 LOG = logging.getLogger("singleton_start")
 DEFAULT_TERMINATE_REASON = "Terminated on request."
@@ -53,7 +60,12 @@ class Target:
     instance_id: str
     backend: DurableBackend
     links: dict[str, str]
-    timeout: Callable[[], float]
+    deadline: Deadline
+    call_seconds: float
+
+    def timeout(self) -> float:
+        """One call's timeout: the backend limit, cut to what is left of the request."""
+        return self.deadline.timeout(self.call_seconds)
 
 
 class ManageEndpoint(ABC):
@@ -61,32 +73,41 @@ class ManageEndpoint(ABC):
 
     route: ClassVar[str]
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, blob_service: BlobServiceClient | None = None) -> None:
         self.settings = settings
         self.durable_http = DurableHttp()
         self.tracer: Tracer = TRACER
+        self.clock: Clock = REAL_CLOCK
+        self._blob_service = blob_service
+        self.locks: Locks | None = None
+        if blob_service is not None:
+            container = blob_service.get_container_client(settings.lock_container)
+            self.locks = LeaseLocks(container, settings.lock_lease_seconds, self.clock)
 
     async def close(self) -> None:
-        """Close the session to the extension; the worker never needs to, tests and tools do."""
+        """Close the clients; the worker never needs to, tests and tools do."""
+        if isinstance(self.locks, LeaseLocks):
+            await self.locks.drain()
+        if self._blob_service is not None:
+            await self._blob_service.close()
         await self.durable_http.close()
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
-        return cls(load_settings(os.environ if env is None else env))
+        env = os.environ if env is None else env
+        return cls(load_settings(env), blob_service_from_environment(env) if cls.needs_lock else None)
+
+    needs_lock: ClassVar[bool] = True
+
+    def _under_lease(self, target: Target) -> UnderLease:
+        """The per-ID lease for a terminate or an event, on this request's deadline."""
+        assert self.locks is not None, "a route that sends needs the lock's storage"
+        return UnderLease(target.backend, self.locks, self.clock, self.settings, target.deadline)
 
     @abstractmethod
     async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         """The outcome's name and the answer; raises ContractError before any I/O for a bad request."""
-
-    def _timeout_within(self, deadline: float) -> Callable[[], float]:
-        def timeout() -> float:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise BackendUnavailable("the request's deadline passed")
-            return min(self.settings.backend_timeout_seconds, left)
-
-        return timeout
 
     async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         """Answer inside the request's span, which its log line and any start it sends belong to."""
@@ -101,12 +122,12 @@ class ManageEndpoint(ABC):
             orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
             backend = DurableBackend(self.durable_http, starter)
             links = links_for(self.settings, req, backend, orchestrator, instance_id)
-            deadline = started_at + self.settings.request_timeout_seconds
-            target = Target(orchestrator, instance_id, backend, links, self._timeout_within(deadline))
+            deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
+            target = Target(orchestrator, instance_id, backend, links, deadline, self.settings.backend_timeout_seconds)
             outcome, response = await self.answer(req, target)
         except ContractError as error:
             response = error_response(error.error, error.message)
-        except BackendUnavailable as error:
+        except (BackendUnavailable, StorageUnavailable, DeadlineReached) as error:
             outcome = "unavailable"
             LOG.warning("%s for instance %r unavailable: %s", self.route, instance_id, error)
             response = unavailable_response()
@@ -129,6 +150,7 @@ class StatusEndpoint(ManageEndpoint):
     """HttpGetStatus: an allowlisted instance's status, in the shape pollers follow."""
 
     route = "GET orchestrators/{functionName}/{instanceId}"
+    needs_lock = False
 
     async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         with_input = _show_input(req)
@@ -142,10 +164,10 @@ class StatusEndpoint(ManageEndpoint):
         return "not_found", not_found_response(target.orchestrator, target.instance_id)
 
 
-ACTED_OUTCOMES = {Active: "accepted", Ended: "gone"}
+ACTED_OUTCOMES = {Active: "accepted", Ended: "gone", Unsure: "unsure"}
 
 
-def _acted_outcome(found: Found) -> str:
+def _acted_outcome(found: Acted) -> str:
     return ACTED_OUTCOMES.get(type(found), "not_found")
 
 
@@ -162,11 +184,14 @@ class TerminateEndpoint(ManageEndpoint):
             self.settings.max_input_bytes,
         )
 
-        async def terminate(timeout: float) -> None:
-            await target.backend.terminate(target.instance_id, reason or DEFAULT_TERMINATE_REASON, timeout)
+        reason = reason or DEFAULT_TERMINATE_REASON
 
-        found = await act_on(target.backend, target.orchestrator, target.instance_id, target.timeout, terminate)
-        return _acted_outcome(found), acted_response(found, target.orchestrator, target.instance_id, target.links)
+        async def terminate(timeout: float) -> None:
+            await target.backend.terminate(target.instance_id, reason, timeout)
+
+        found = await self._under_lease(target).act(target.orchestrator, target.instance_id, Send(terminate, reason))
+        answer = acted_response(found, target.orchestrator, target.instance_id, target.links, self.settings)
+        return _acted_outcome(found), answer
 
 
 class EventEndpoint(ManageEndpoint):
@@ -187,5 +212,6 @@ class EventEndpoint(ManageEndpoint):
         async def send(timeout: float) -> None:
             await target.backend.raise_event(target.instance_id, event_name, data, timeout)
 
-        found = await act_on(target.backend, target.orchestrator, target.instance_id, target.timeout, send)
-        return _acted_outcome(found), acted_response(found, target.orchestrator, target.instance_id, target.links)
+        found = await self._under_lease(target).act(target.orchestrator, target.instance_id, Send(send))
+        answer = acted_response(found, target.orchestrator, target.instance_id, target.links, self.settings)
+        return _acted_outcome(found), answer

@@ -58,6 +58,13 @@ class Settings:
     management_links: ManagementLinks = ManagementLinks.APP
     use_forwarded_host: bool = False
 
+    @property
+    def landing_window_seconds(self) -> float:
+        """How long after it was sent a start, terminate or event may still take effect, as far as the app
+        answers for it: every such send goes out on a lease that lasts at least this long, and a send whose
+        effect was not seen keeps its lease until it expires."""
+        return self.lock_lease_seconds - self.backend_timeout_seconds
+
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool) -> float:
     raw = env.get(name, "").strip()

@@ -1,4 +1,6 @@
-"""Settling a start whose outcome is unknown: did it land, did someone else's, or nothing yet?"""
+"""The start's decisions after each observation, as pure functions of values: what a read after a start of
+unknown outcome says, whether a read made before the lease still holds under it, whether a queued terminate
+has taken effect, and whether the lease lasts long enough for a send."""
 
 from __future__ import annotations
 
@@ -6,12 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import input_matches
-from .calls import Calls
-from .command import StartCommand
-from .ports import BackendUnavailable, Lease, StartOutcomeUnknown, StartRefused
-from .settings import LEASE_SAFETY_SECONDS
+from .settings import ConflictPolicy, ReusePolicy
 from .status import InstanceState, Observed
-from .timing import Deadline, DeadlineReached, backoff_delays
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,8 @@ def is_new_instance(before: Observed, after: Observed) -> bool:
 
 
 def settle(before: Observed, after: Observed, our_input: Any) -> Settled:
-    """What a status read after a start of unknown outcome says about it."""
+    """What a status read after a start of unknown outcome says about it. `before` must have been read under
+    the lease: then no start through the app but this request's can have made a new instance since."""
     if not is_new_instance(before, after):
         return NotYet()
     if input_matches(after.input, our_input):
@@ -57,46 +56,53 @@ def settle(before: Observed, after: Observed, our_input: Any) -> Settled:
     return OtherStarted(after)
 
 
-async def settle_unknown_start(
-    calls: Calls, command: StartCommand, lease: Lease, before: Observed, deadline: Deadline
-) -> Settled:
-    """Keep the lease and read the status with backoff until the start shows or the deadline passes,
-    sending the same start (same input) again while nothing has shown."""
-    delays = backoff_delays()
-    resends = calls.settings.start_attempts - 1
-    # Renewed after the start was sent, the lease now lasts its full length past the start's request.
-    await calls.renew(lease, deadline)
-    while deadline.remaining() > 0:
-        await calls.clock.sleep(min(next(delays), deadline.remaining()))
-        if calls.remaining(lease) < LEASE_SAFETY_SECONDS + calls.settings.backend_timeout_seconds:
-            await calls.renew(lease, deadline)
-        verdict = await _read_verdict(calls, command, before, deadline)
-        if isinstance(verdict, Landed | OtherStarted):
-            return verdict
-        # Sent again only once a read has shown nothing: an unreadable status tells nothing.
-        if isinstance(verdict, NotYet) and resends:
-            resends -= 1
-            await _resend(calls, command, lease, deadline)
-    return NotYet()
+def first_read_still_holds(
+    created_blob: bool, observed: Observed, read_with_input: bool, conflict: ConflictPolicy, reuse: ReusePolicy
+) -> bool:
+    """Whether the status read made before taking the lease can stand in for the read under it.
+
+    Only when this request created the lock blob (201, not 409): no one held a lease on it before that, so
+    no start through the app can have happened since that read, but for one whose whole start and release
+    fit between this create and this acquire. Every holder releases only once its start's outcome is known,
+    so such a start shows as an active instance and the extension refuses ours; under allow-ended with reject
+    or use-existing, that refusal answered by the policy is the right answer. Under the other policies the
+    read is made again. The read must show no instance, or have been read with its input.
+    """
+    tolerant = reuse is ReusePolicy.ALLOW_ENDED and conflict is not ConflictPolicy.TERMINATE_EXISTING
+    return created_blob and tolerant and (not observed.exists or read_with_input)
 
 
-async def _read_verdict(calls: Calls, command: StartCommand, before: Observed, deadline: Deadline) -> Settled | None:
-    """What one status read says; None when it could not be read."""
-    try:
-        after = await calls.backend.read(command.instance_id, calls.limit(deadline), with_input=True)
-    except (BackendUnavailable, DeadlineReached):
-        return None
-    return settle(before, after, command.input_value)
+@dataclass(frozen=True)
+class TerminatedByUs:
+    """The old execution shows Terminated with this request's own reason: the terminate took effect."""
 
 
-async def _resend(calls: Calls, command: StartCommand, lease: Lease, deadline: Deadline) -> None:
-    """The same start again: harmless, the backend keeps one execution per ID and this one has our input."""
-    try:
-        timeout = calls.start_timeout(lease, deadline)
-    except DeadlineReached:
-        return  # The hold is spent: no new start may be sent under this lease.
-    try:
-        await calls.send_start(command, timeout)
-    except (BackendUnavailable, StartOutcomeUnknown, StartRefused):
-        pass  # The next read says what became of it.
-    await calls.renew(lease, deadline)
+@dataclass(frozen=True)
+class EndedOtherwise:
+    """The old execution ended without this request's terminate, which may still be queued: it would hit
+    whatever execution is current when it is processed, so nothing may be started meanwhile."""
+
+
+@dataclass(frozen=True)
+class StillActive:
+    """The old execution still runs; the terminate has not been processed yet."""
+
+
+TerminateSeen = TerminatedByUs | EndedOtherwise | StillActive
+
+
+def terminate_seen(observed: Observed, reason: str) -> TerminateSeen:
+    """What a read after sending a terminate says of it. Terminate messages carry no execution ID (DTFx's
+    OrchestrationSessionManager gives them to the current execution), so only our own reason as the output
+    shows that this very terminate was processed."""
+    if observed.state is InstanceState.ACTIVE:
+        return StillActive()
+    if observed.runtime_status == "Terminated" and observed.output == reason:
+        return TerminatedByUs()
+    return EndedOtherwise()
+
+
+def lease_lasts_for_send(lease_remaining: float, landing_window: float) -> bool:
+    """Whether a send may go out on a lease with `lease_remaining` seconds left: it must outlast the time in
+    which the send may still take effect (the landing window), so that no one else can take the ID before."""
+    return lease_remaining >= landing_window

@@ -1,53 +1,83 @@
-"""The start use case: start an orchestrator under an instance ID at most once at a time.
+"""The start use case, top to bottom: start an orchestrator under an instance ID at most once at a time.
 
-1. (The caller has validated the request.)
-2. Read the status. When the policies answer without starting anything (409, 200), answer.
-3. Take the per-ID lease (acquire.py). Requests for an ID this process is already starting first wait
-   for that start in memory and answer from one shared status read (flights.py).
-4. Holding the lease, decide again (unless this request created the lock blob: then no one can have
-   started since step 2), record an Idempotency-Key as "starting", start (holding.py).
-5. A start whose outcome is unknown is settled by reading the status until the deadline (settle.py).
-6. Release the lease on every exit, in the background once the outcome is known, unless a start this
-   request sent may still land: then it is left to expire, so that no one else starts the ID meanwhile.
+1. Read the status. When the policies answer without starting anything (409, 200), answer; a keyed request
+   answers only a replay here, since its first send may be under way elsewhere.
+2. Take the per-ID lease. Requests for an ID this process is already starting first wait for that start in
+   memory and answer from one shared status read (flights.py); others poll the lease with backoff.
+3. Holding the lease: read and decide again; under terminate-existing, terminate and wait until the old
+   execution shows Terminated by this very terminate; record an Idempotency-Key as "starting".
+4. Send the start, on a lease that outlasts the landing window. Only a start that was certainly not sent is
+   sent again. A start refused as already existing is answered by the policy, never 202. A start whose answer
+   was lost is settled by reading the status, never sent again: our input showing up is 202.
+5. Release the lease once the outcome is known; a send whose effect was not seen keeps the lease until it
+   expires (Held.may_land), so that no one else starts the ID while it may still land.
 """
 
 from __future__ import annotations
 
-from .acquire import acquire, answer_without_lock
-from .calls import Calls
+import secrets
+from collections.abc import Coroutine
+from dataclasses import dataclass
+
 from .clock import REAL_CLOCK
 from .command import StartCommand
 from .flights import StartsInFlight
-from .holding import StartUnderLease, first_read_still_holds
-from .outcomes import Outcome, Unavailable
-from .ports import Backend, BackendUnavailable, Clock, Lease, Locks, StorageUnavailable
-from .settings import Settings
+from .idempotency import record_for, replay_answer, starting_record
+from .outcomes import ArgumentsRefused, Outcome, Refused, Started, TerminatePending, Unavailable, Unsettled, answer_for
+from .ports import (
+    Backend,
+    BackendUnavailable,
+    Clock,
+    InstanceGone,
+    InstanceNotFound,
+    Lease,
+    Locks,
+    OutcomeUnknown,
+    StartOutcomeUnknown,
+    StartRefused,
+    StorageUnavailable,
+)
+from .settings import LEASE_SAFETY_SECONDS, ConflictPolicy, Settings
+from .settle import (
+    EndedOtherwise,
+    Landed,
+    OtherStarted,
+    TerminatedByUs,
+    lease_lasts_for_send,
+    settle,
+    terminate_seen,
+)
 from .stats import StartStats
-from .status import Observed
-from .timing import Deadline, DeadlineReached
+from .status import Action, InstanceState, Observed, decide
+from .timing import Deadline, DeadlineReached, backoff_delays
+
+TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the lease holder comes to: the answer, whether a send of ours may still land (then the lease is
+    left to expire), and bounded work still to do under the lease before it is released."""
+
+    outcome: Outcome
+    may_land: bool = False
+    after: Coroutine[None, None, None] | None = None
 
 
 class SingletonStarter:
-    """Runs the start use case for one request against its collaborators."""
+    """Runs the start use case for one request against the three ports."""
 
     def __init__(
-        self,
-        backend: Backend,
-        locks: Locks,
-        settings: Settings,
-        flights: StartsInFlight,
-        clock: Clock = REAL_CLOCK,
+        self, backend: Backend, locks: Locks, settings: Settings, flights: StartsInFlight, clock: Clock = REAL_CLOCK
     ) -> None:
-        self._calls = Calls(backend, locks, settings, clock)
+        self.backend, self.locks, self.settings, self.clock = backend, locks, settings, clock
         self._flights = flights
-
-    @property
-    def stats(self) -> StartStats:
-        """This request's lock wait and start attempts, filled as the start runs."""
-        return self._calls.stats
+        self.stats = StartStats()
+        # Set while a send is out with no answer yet: a request cancelled then must not release its lease.
+        self._unanswered = False
 
     async def start(self, command: StartCommand) -> Outcome:
-        deadline = self._calls.deadline(self._calls.settings.request_timeout_seconds)
+        deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
         try:
             return await self._start(command, deadline)
         except (BackendUnavailable, StorageUnavailable) as error:
@@ -55,38 +85,261 @@ class SingletonStarter:
         except DeadlineReached:
             return Unavailable("the request ran out of time")
         finally:
-            self._calls.stats.lock_wait_ended()
+            self.stats.lock_wait_ended()
 
     async def _start(self, command: StartCommand, deadline: Deadline) -> Outcome:
-        calls, keyed = self._calls, command.idempotency is not None
-        observed = await calls.read(command, deadline, with_input=keyed)
-        # A keyed request is not refused here: a holder may still be starting its key, so it only replays.
-        answer = await answer_without_lock(calls, command, observed, deadline)
+        keyed = command.idempotency is not None
+        observed = await self._read(command, deadline, with_input=keyed)
+        answer = await self._answer_without_lock(command, observed, deadline)
         if answer is not None:
             return answer
-        wait = deadline.sooner(calls.settings.lock_wait_seconds)
-        flight = (calls.backend.task_hub, command.instance_id)
-        calls.stats.lock_wait_began()
+        wait = deadline.sooner(self.settings.lock_wait_seconds)
+        flight = (self.backend.task_hub, command.instance_id)
+        self.stats.lock_wait_began()
         if await self._flights.wait_for(flight, wait.remaining()):
-            observed = await self._flights.shared_read(flight, lambda: calls.read(command, deadline, with_input=True))
-            answer = await answer_without_lock(calls, command, observed, deadline)
+            observed = await self._flights.shared_read(flight, lambda: self._read(command, deadline, with_input=True))
+            answer = await self._answer_without_lock(command, observed, deadline)
             if answer is not None:
                 return answer
         with self._flights.lead(flight):
-            lease = await acquire(calls, command, observed, deadline, wait)
+            lease = await self._acquire(command, observed, deadline, wait)
             if not isinstance(lease, Lease):
                 return lease
-            policies = calls.settings.conflict_policy, calls.settings.reuse_policy
-            holds = first_read_still_holds(lease.created_blob, observed, keyed, *policies)
-            known = observed if holds else None
-            return await self._hold(command, lease, known, deadline)
+            self.stats.lock_wait_ended()
+            return await self._under_lease(command, lease, deadline)
 
-    async def _hold(self, command: StartCommand, lease: Lease, known: Observed | None, deadline: Deadline) -> Outcome:
-        self._calls.stats.lock_wait_ended()
-        holder = StartUnderLease(self._calls, command, lease, deadline, known)
+    async def _under_lease(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Outcome:
+        held: Held | None = None
         try:
-            return await holder.run()
+            held = await self._hold(command, lease, deadline)
+            return held.outcome
         finally:
-            # Released in the background: the outcome is known, the answer need not wait for it.
-            if not holder.in_doubt:
-                self._calls.locks.release(lease, first=holder.after_answer())
+            if held is None and not self._unanswered:
+                self.locks.release(lease)  # failed or cancelled with nothing of ours in flight
+            elif held is not None and not held.may_land:
+                self.locks.release(lease, first=held.after)  # in the background: the answer need not wait
+
+    async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Held:
+        """Decide again under the lease, terminate what the policy replaces, record the key, send the start.
+        The read under the lease is what settles a lost answer: no start through the app but ours can make a
+        new instance after it (a read made before the lease cannot tell ours from one that slipped in)."""
+        before = await self._read(command, self._hold_until(lease, deadline), with_input=True)
+        answer = await self._answer_without_lock(command, before, deadline)
+        if answer is None and command.idempotency is not None:
+            answer = answer_for(self._decide(before), before)  # not this key's instance: the policy answers
+        if answer is None and not self._may_replace(command, before):
+            answer = Refused(before)
+        if answer is not None:
+            return Held(answer)
+        if self._decide(before) is Action.TERMINATE_THEN_START:
+            replaced = await self._terminate_existing(command, lease, deadline)
+            if isinstance(replaced, Held):
+                return replaced
+            before = replaced
+        claim = command.idempotency
+        if claim is not None and not await self._write_record(
+            lease, starting_record(claim, self.clock.utcnow()), deadline
+        ):
+            return Held(Unavailable("the Idempotency-Key could not be recorded, so nothing was started"))
+        return await self._send_start(command, lease, before, deadline)
+
+    async def _send_start(self, command: StartCommand, lease: Lease, before: Observed, deadline: Deadline) -> Held:
+        """Send the start; again only when it was certainly not sent; settle what may have been."""
+        delays = backoff_delays()
+        for attempt in range(1, self.settings.start_attempts + 1):
+            timeout = await self._ready_to_send(lease, deadline)
+            if timeout is None:
+                return Held(Unavailable("the lease could not be kept for the start, so nothing was sent"))
+            try:
+                self._unanswered = True
+                self.stats.start_attempts += 1
+                await self.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
+                self._unanswered = False
+                return Held(Started(), after=self._complete_record(command, lease, deadline))
+            except BackendUnavailable:
+                self._unanswered = False
+            except StartRefused as refusal:
+                self._unanswered = False
+                if not refusal.already_exists:
+                    return Held(ArgumentsRefused(str(refusal)))
+                return Held(self._other(await self._read(command, deadline, with_input=True)))
+            except StartOutcomeUnknown:
+                return await self._settle(command, lease, before, deadline)
+            if attempt < self.settings.start_attempts:
+                await self.clock.sleep(min(next(delays), self._hold_until(lease, deadline).remaining()))
+        return Held(Unavailable(f"the start could not be sent in {self.settings.start_attempts} tries"))
+
+    async def _settle(self, command: StartCommand, lease: Lease, before: Observed, deadline: Deadline) -> Held:
+        """Read until our start shows, while the lease is surely ours; the start is never sent again (it may
+        still land, and a second send could run the same input twice)."""
+        delays = backoff_delays()
+        while True:
+            await self._keep(lease, deadline)
+            hold = self._hold_until(lease, deadline)
+            if hold.remaining() <= 0:
+                return Held(
+                    Unsettled("the start was sent but had not shown up by the deadline; it may still land"), True
+                )
+            await self.clock.sleep(min(next(delays), hold.remaining()))
+            try:
+                after = await self.backend.read(command.instance_id, self._limit(hold), with_input=True)
+            except (BackendUnavailable, DeadlineReached):
+                continue
+            match settle(before, after, command.input_value):
+                case Landed():
+                    self._unanswered = False
+                    return Held(Started(), after=self._complete_record(command, lease, deadline))
+                case OtherStarted(observed=observed):
+                    return Held(self._other(observed), may_land=True)
+
+    async def _terminate_existing(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Observed | Held:
+        """Terminate the active instance and wait, bounded, until it shows Terminated by this very terminate.
+        An instance that ended otherwise is not replaced now: our terminate may still be queued, and would hit
+        the new execution, so the lease is kept until it expires and the caller retries after it."""
+        reason = f"{TERMINATE_REASON} Request {secrets.token_hex(4)}."
+        timeout = await self._ready_to_send(lease, deadline)
+        if timeout is None:
+            return Held(Unavailable("the lease could not be kept for the terminate, so nothing was sent"))
+        try:
+            self._unanswered = True
+            await self.backend.terminate(command.instance_id, reason, timeout)
+        except BackendUnavailable as error:
+            self._unanswered = False
+            return Held(Unavailable(str(error)))
+        except (InstanceNotFound, InstanceGone):
+            self._unanswered = False  # it ended before the terminate was taken: nothing is queued
+            return await self._read(command, self._hold_until(lease, deadline), with_input=True)
+        except OutcomeUnknown:
+            pass
+        wait = self._hold_until(lease, deadline).sooner(self.settings.terminate_wait_seconds)
+        delays = backoff_delays()
+        while wait.remaining() > 0:
+            await self.clock.sleep(min(next(delays), wait.remaining()))
+            observed = await self._read(command, self._hold_until(lease, deadline), with_input=True)
+            match terminate_seen(observed, reason):
+                case TerminatedByUs():
+                    self._unanswered = False
+                    return observed
+                case EndedOtherwise():
+                    return Held(TerminatePending("the instance ended by itself while the terminate was queued"), True)
+        return Held(TerminatePending("the active instance did not show Terminated within the wait budget"), True)
+
+    async def _acquire(
+        self, command: StartCommand, observed: Observed, deadline: Deadline, wait: Deadline
+    ) -> Lease | Outcome:
+        """The lease, polled with backoff until `wait` is spent; else the answer the status gives."""
+        delays = backoff_delays()
+        may_answer = (
+            command.idempotency is None and self.settings.conflict_policy is not ConflictPolicy.TERMINATE_EXISTING
+        )
+        while True:
+            lease = await self.locks.try_acquire(
+                self.backend.task_hub,
+                command.instance_id,
+                self._limit(deadline),
+                blob_may_be_missing=not observed.exists,
+            )
+            if lease is not None:
+                return lease
+            if wait.remaining() <= 0:
+                break
+            await self.clock.sleep(min(next(delays), wait.remaining()))
+            if may_answer:  # a read during the wait ends it when the policy answers without starting
+                observed = await self._read(command, deadline)
+                answer = answer_for(self._decide(observed), observed)
+                if answer is not None:
+                    return answer
+        observed = await self._read(command, deadline, with_input=command.idempotency is not None)
+        answer = await self._answer_without_lock(command, observed, deadline)
+        return answer or Unavailable("another request for this instance ID held the lock for the whole wait budget")
+
+    # ---- small steps: each one call, bounded by the request's deadline and the lease
+
+    def _decide(self, observed: Observed) -> Action:
+        return decide(observed, self.settings.conflict_policy, self.settings.reuse_policy)
+
+    def _may_replace(self, command: StartCommand, observed: Observed) -> bool:
+        """An active instance is terminated only when it runs an allowlisted orchestrator: the start must not
+        stop what the management routes may not stop either."""
+        if self._decide(observed) is not Action.TERMINATE_THEN_START:
+            return True
+        allowed = {name.casefold() for name in self.settings.orchestrators}
+        return (observed.name or "").casefold() in allowed
+
+    def _other(self, observed: Observed) -> Outcome:
+        """The answer when an instance this request did not start is there: the policy's, else 409."""
+        if not observed.exists:
+            return Unavailable("the backend refused the start as a duplicate but shows no instance")
+        if observed.state is InstanceState.ACTIVE:
+            return answer_for(self._decide(observed), observed) or Refused(observed)
+        return Refused(observed)
+
+    async def _answer_without_lock(
+        self, command: StartCommand, observed: Observed, deadline: Deadline
+    ) -> Outcome | None:
+        """A replay for a keyed request whose key's instance this is; the policy's answer for any other."""
+        claim = command.idempotency
+        if claim is None:
+            return answer_for(self._decide(observed), observed)
+        if not observed.exists:
+            return None
+        record = await self.locks.read_record(self.backend.task_hub, command.instance_id, self._limit(deadline))
+        return replay_answer(claim, record, observed, command.input_value)
+
+    async def _read(self, command: StartCommand, deadline: Deadline, *, with_input: bool = False) -> Observed:
+        """A status read, retried with backoff a bounded number of times."""
+        delays = backoff_delays()
+        for attempt in range(1, self.settings.start_attempts + 1):
+            try:
+                return await self.backend.read(command.instance_id, self._limit(deadline), with_input=with_input)
+            except BackendUnavailable:
+                if attempt == self.settings.start_attempts:
+                    raise
+                await self.clock.sleep(min(next(delays), deadline.remaining()))
+        raise AssertionError("unreachable")
+
+    def _limit(self, deadline: Deadline) -> float:
+        """One call's timeout: the backend limit, cut to what is left of `deadline`."""
+        return deadline.timeout(self.settings.backend_timeout_seconds)
+
+    def _hold_until(self, lease: Lease, deadline: Deadline) -> Deadline:
+        """Until when a holder may still make calls: its lease's end minus the safety margin."""
+        return deadline.sooner(lease.ends_at - self.clock.now() - LEASE_SAFETY_SECONDS)
+
+    async def _keep(self, lease: Lease, deadline: Deadline) -> bool:
+        """Renew the lease when it would not outlast the landing window; False when that failed."""
+        if lease_lasts_for_send(lease.ends_at - self.clock.now(), self.settings.landing_window_seconds):
+            return True
+        try:
+            await self.locks.renew(lease, self._limit(self._hold_until(lease, deadline)))
+        except (StorageUnavailable, DeadlineReached):
+            return False
+        return True
+
+    async def _ready_to_send(self, lease: Lease, deadline: Deadline) -> float | None:
+        """The timeout of a send on a lease that outlasts its landing window; None when none may go out."""
+        if not await self._keep(lease, deadline):
+            return None
+        hold = self._hold_until(lease, deadline)
+        return min(self._limit(hold), hold.remaining() / 2) if hold.remaining() > 0 else None
+
+    async def _write_record(self, lease: Lease, record: dict[str, str], deadline: Deadline) -> bool:
+        """Write the key's record; False when storage refused it or time ran out."""
+        try:
+            await self.locks.write_record(lease, record, self._limit(self._hold_until(lease, deadline)))
+        except (StorageUnavailable, DeadlineReached):
+            return False
+        return True
+
+    async def _complete_record(self, command: StartCommand, lease: Lease, deadline: Deadline) -> None:
+        """Tie the key to the instance just started; when this fails the "starting" record still replays."""
+        claim = command.idempotency
+        if claim is None:
+            return
+        try:
+            after = await self.backend.read(
+                command.instance_id, self._limit(self._hold_until(lease, deadline)), with_input=True
+            )
+        except (BackendUnavailable, DeadlineReached):
+            return
+        await self._write_record(lease, record_for(claim, after), deadline)

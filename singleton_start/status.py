@@ -35,6 +35,10 @@ class Observed:
     created_time: datetime | None = None
     last_updated_time: datetime | None = None
     input: Any = None
+    # What the instance ended with; a terminated instance's is the terminate's reason.
+    output: Any = None
+    # The orchestrator the instance runs.
+    name: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -68,6 +72,8 @@ def classify(status: DurableOrchestrationStatus) -> Observed:
         created_time=status.created_time,
         last_updated_time=status.last_updated_time,
         input=status.input_,
+        output=status.output,
+        name=status.name,
     )
 
 

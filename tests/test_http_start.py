@@ -198,15 +198,6 @@ async def test_backend_that_keeps_failing_gets_503_with_retry_after_and_starts_n
     assert (await app.post(instance_id)).status_code == 202
 
 
-async def test_failed_start_is_retried_and_succeeds(app: StartApp, durable: DurableStandin) -> None:
-    durable.inject_fault("start", "error")
-    instance_id = new_instance_id()
-    response = await app.post(instance_id, {"n": 1})
-    assert response.status_code == 202
-    assert durable.calls["start"] == 2
-    assert started_inputs(durable, instance_id) == [{"n": 1}]
-
-
 @pytest.mark.parametrize("mode", ["drop_after", "error_after"])
 async def test_start_that_went_through_but_lost_its_answer_is_202_and_not_started_again(
     app: StartApp, durable: DurableStandin, mode: str

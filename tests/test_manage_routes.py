@@ -13,6 +13,7 @@ import azure.functions as func
 import pytest
 
 from tests.conftest import LoadApp, StartApp, body_of, new_instance_id
+from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, decoded
 from tests.support.worker import PUBLIC_BASE_URL, LoadedFunction, invoke, load_function, route_request
@@ -100,8 +101,9 @@ LoadRoutes = Callable[..., Routes]
 
 
 @pytest.fixture
-def load_routes(durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> LoadRoutes:
-    """Load the three functions with the given SINGLETON_* settings."""
+def load_routes(durable: DurableStandin, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> LoadRoutes:
+    """Load the three functions with the given SINGLETON_* settings; terminate and events take the lease."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
 
     def load(**settings: str) -> Routes:
         for name, value in settings.items():
