@@ -14,31 +14,13 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 
 from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
+from .ports import BackendUnavailable, StartOutcomeUnknown, StartRefused
 from .status import Observed, UnreadableStatus, classify
 
 # HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
 STATUS_READ_CODES = frozenset({200, 202, 400, 500})
 ALREADY_EXISTS_EXCEPTION = "OrchestrationAlreadyExistsException"
 MAX_ERROR_TEXT = 200
-
-
-class BackendUnavailable(Exception):
-    """No usable answer; this call changed nothing (a read, or a start that was certainly not sent)."""
-
-
-class StartOutcomeUnknown(Exception):
-    """The start may still land: it timed out, the connection dropped after the request was written,
-    or the answer was neither a clear acceptance nor a clear refusal."""
-
-
-class StartRefused(Exception):
-    """The extension refused the start before queueing anything."""
-
-    def __init__(self, message: str, *, already_exists: bool) -> None:
-        super().__init__(message)
-        # True: 409 Conflict (current releases) or 500 with OrchestrationAlreadyExistsException (older ones);
-        # False: 400, the arguments were refused.
-        self.already_exists = already_exists
 
 
 def url_segment(instance_id: str) -> str:

@@ -8,10 +8,11 @@ from typing import Any
 
 import azure.functions as func
 
-from .backend import BackendUnavailable, DurableBackend
+from .backend import DurableBackend
 from .contract import ErrorCode, error_response, iso_time, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
+from .ports import BackendUnavailable
 from .settings import ManagementLinks, Settings
 from .status import InstanceState
 
