@@ -48,6 +48,7 @@ ACTIVE_STATUSES = frozenset({"Running", "Pending"})
 ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 # A step of the extension's own work (one storage round trip): reads, enqueues and writes interleave at this scale.
 STEP_SECONDS = (0.001, 0.02)
+SLOW_STEP_SECONDS = (0.02, 2.0)
 OUTSIDE_TAG = "outside"
 
 
@@ -111,6 +112,7 @@ class Faults:
     storage_late: float = 0.0  # done, the answer comes back up to `late_landing_bound` later
     storage_answer_lost: float = 0.0  # done (a lease granted, a renewal made), the answer lost
     blob_deletion: float = 0.0  # a lifecycle rule deletes the lock blob once it has no active lease
+    slow_writes: float = 0.0  # a start's tracking write comes up to 2 s after its read (a slow table)
     queue_delay: float = 0.5  # upper bound of a control-queue message's delivery delay
     run_time: tuple[float, float] = (0.5, 20.0)  # how long an instance runs before it ends by itself
     failure: float = 0.2  # share of instances that end Failed rather than Completed
@@ -132,6 +134,7 @@ FAULT_NAMES = (
     "storage_late",
     "storage_answer_lost",
     "blob_deletion",
+    "slow_writes",
 )
 
 
@@ -372,7 +375,8 @@ class World:
                     self._write_row(instance_id, Execution(execution_id, instance_id, name, text, tag, self.clock.now()))
                 answer(Answer(500) if throws_after == 3 else Answer(202, {"id": instance_id}))
 
-            self._later(rng.uniform(*STEP_SECONDS), write)
+            slow = rng.random() < self.faults.slow_writes
+            self._later(rng.uniform(*(SLOW_STEP_SECONDS if slow else STEP_SECONDS)), write)
 
         self._exchange(tag, "start", process, reply)
 
@@ -550,14 +554,26 @@ class World:
         if blob.lease_id is not None and not blob.lease_released and blob.lease_id != lease_id:
             # The previous lease ran out without being released.
             self.coverage["lease_expired"] += 1
-            if blob.lease_tag in self.active_requests:
-                self.coverage["lease_expired_under_holder"] += 1
             self.log("storage", f"{blob.lease_tag}'s lease had expired; {tag} takes it")
         blob.lease_id, blob.lease_tag, blob.lease_released = lease_id, tag, False
         blob.lease_expires = self.clock.now() + seconds
         self.leases.append(LeaseRecord(key, lease_id, tag, self.clock.now()))
+        self._watch_expiry(key, blob)
         self.log("storage", f"lease {lease_id} granted to {tag} until {blob.lease_expires:.3f}")
         return Answer(201)
+
+    def _watch_expiry(self, key: str, blob: Blob) -> None:
+        """Note a lease that runs out while the request holding it is still at work."""
+        lease_id, expires = blob.lease_id, blob.lease_expires
+
+        def check() -> None:
+            current = self.blobs.get(key)
+            if current is blob and blob.lease_id == lease_id and blob.lease_expires == expires and not blob.lease_released:
+                if blob.lease_tag in self.active_requests:
+                    self.coverage["lease_expired_under_holder"] += 1
+                    self.log("storage", f"{blob.lease_tag}'s lease {lease_id} expired while it was still at work")
+
+        self.clock.at(expires, check)
 
     def _blob_renew(self, tag: str, key: str, lease_id: str, seconds: float) -> Answer:
         blob = self.blobs.get(key)
@@ -566,6 +582,7 @@ class World:
         if blob.lease_id != lease_id or blob.lease_released:
             return Answer(409, {"code": "LeaseIdMismatchWithLeaseOperation"})
         blob.lease_expires = self.clock.now() + seconds
+        self._watch_expiry(key, blob)
         self.log("storage", f"lease {lease_id} renewed by {tag} until {blob.lease_expires:.3f}")
         return Answer(200)
 
