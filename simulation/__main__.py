@@ -44,8 +44,10 @@ def blocks(seed: int, runs: int, workers: int) -> list[tuple[int, int]]:
 
 def report_failure(result: RunResult) -> None:
     small = shrink(result)
-    print(f"\n--- seed {result.scenario.seed} fails; shrunk from {result.scenario.size()} to {small.scenario.size()} "
-          "actors, hosts and faults ---")
+    print(
+        f"\n--- seed {result.scenario.seed} fails; shrunk from {result.scenario.size()} to {small.scenario.size()} "
+        "actors, hosts and faults ---"
+    )
     for line in small.scenario.describe():
         print(f"  {line}")
     print("violations:")
@@ -62,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write {runs, violations, coverage} here")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--late-landing-bound", type=float, default=10.0,
-                        help="the longest a request may reach the extension after it was sent (s)")
+    parser.add_argument(
+        "--late-landing-bound",
+        type=float,
+        default=10.0,
+        help="the longest a request may reach the extension after it was sent (s)",
+    )
     parser.add_argument("--explain", type=int, default=1, help="failing seeds to shrink and show with a timeline")
     args = parser.parse_args(argv)
 
@@ -97,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed, _ in failures[: args.explain]:
         report_failure(run_seed(seed, args.late_landing_bound))
     if args.json:
-        summary = {"runs": args.runs, "violations": len(failures), "coverage": {name: coverage[name] for name in COVERAGE}}
+        summary = {
+            "runs": args.runs,
+            "violations": len(failures),
+            "coverage": {name: coverage[name] for name in COVERAGE},
+        }
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"simulated {args.runs} runs (seed {args.seed}): {len(failures)} violations")
     return 1 if failures else 0

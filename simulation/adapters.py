@@ -203,7 +203,9 @@ class SimLocks:
                 lease.created_blob = await self._create(key, ends - loop.time())
             for _ in range(3):
                 sent_at = loop.time()
-                answer = await self._op("acquire", key, ends - sent_at, lease_id=lease.handle, seconds=self._lease_seconds)
+                answer = await self._op(
+                    "acquire", key, ends - sent_at, lease_id=lease.handle, seconds=self._lease_seconds
+                )
                 if answer.status == 201:
                     lease.ends_at = sent_at + self._lease_seconds
                     return lease

@@ -6,6 +6,7 @@ not merely to an equal input.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -73,15 +74,17 @@ def told_202_runs_once(history: History) -> list[Violation]:
             continue  # checked with its key's group below
         own = _own(history, request.tag)
         if len(own) != 1 or own[0].input != _text(request.input):
-            runs = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
-            found.append(Violation("told_202_runs_once", f"{request.tag} was told 202; its executions: {runs}"))
+            listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
+            found.append(Violation("told_202_runs_once", f"{request.tag} was told 202; its executions: {listed}"))
     for key, requests in _groups(history).items():
         replayed = [r for r in requests if r.status == 202 and r.replayed]
         runs = [e for r in requests for e in _own(history, r.tag)]
         if replayed and len(runs) != 1:
             found.append(
-                Violation("told_202_runs_once", f"{replayed[0].tag} was told 202 (replayed) for key {key[0]}; "
-                          f"the key's executions: {len(runs)}")
+                Violation(
+                    "told_202_runs_once",
+                    f"{replayed[0].tag} was told 202 (replayed) for key {key[0]}; the key's executions: {len(runs)}",
+                )
             )
     return found
 
@@ -122,10 +125,13 @@ def one_active_execution(history: History) -> list[Violation]:
             by_id[execution.instance_id].append(execution)
     for executions in by_id.values():
         ordered = sorted(executions, key=lambda e: e.created_at)
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in itertools.pairwise(ordered):
             if before.ended_at is None or before.ended_at > after.created_at:
                 found.append(
-                    Violation("one_active_execution", f"{before.execution_id} was still active when {after.execution_id} began")
+                    Violation(
+                        "one_active_execution",
+                        f"{before.execution_id} was still active when {after.execution_id} began",
+                    )
                 )
     return found
 
@@ -183,7 +189,9 @@ def starts_sent_under_lease(history: History) -> list[Violation]:
     for send in history.sends:
         if send.lease_left is None or send.lease_left < history.safety_margin:
             left = "no lease" if send.lease_left is None else f"a lease with {send.lease_left:.3f} s left"
-            found.append(Violation("starts_sent_under_lease", f"{send.tag} sent a start at {send.at:.3f} holding {left}"))
+            found.append(
+                Violation("starts_sent_under_lease", f"{send.tag} sent a start at {send.at:.3f} holding {left}")
+            )
     return found
 
 

@@ -113,13 +113,14 @@ class Faults:
     storage_answer_lost: float = 0.0  # done (a lease granted, a renewal made), the answer lost
     blob_deletion: float = 0.0  # a lifecycle rule deletes the lock blob once it has no active lease
     slow_writes: float = 0.0  # a start's tracking write comes up to 2 s after its read (a slow table)
-    queue_delay: float = 0.5  # upper bound of a control-queue message's delivery delay
+    queue_delay: tuple[float, float] = (0.005, 0.5)  # a control-queue message's delivery delay
     run_time: tuple[float, float] = (0.5, 20.0)  # how long an instance runs before it ends by itself
     failure: float = 0.2  # share of instances that end Failed rather than Completed
 
     def without(self, name: str) -> Faults:
         """These faults with one of them off: for shrinking a failing run."""
-        return replace(self, **{name: 0.0})
+        off: dict[str, Any] = {name: 0.0}
+        return replace(self, **off)
 
 
 FAULT_NAMES = (
@@ -326,7 +327,9 @@ class World:
 
         self._exchange(tag, "status read", process, reply)
 
-    def start(self, tag: str, instance_id: str, name: str, orchestrator_input: Any, reply: Callable[[Answer], None]) -> None:
+    def start(
+        self, tag: str, instance_id: str, name: str, orchestrator_input: Any, reply: Callable[[Answer], None]
+    ) -> None:
         """CreateTaskOrchestrationAsync: read, dedupe, enqueue ExecutionStarted, then the ETag-conditioned write."""
         text = None if orchestrator_input is None else json.dumps(orchestrator_input)
         rng = self.stream(tag)
@@ -372,7 +375,9 @@ class World:
                         self.foreign_raced.add(tag)
                     self.log("extension", f"{tag}'s tracking write for {execution_id} lost the ETag race; answered 202")
                 else:
-                    self._write_row(instance_id, Execution(execution_id, instance_id, name, text, tag, self.clock.now()))
+                    self._write_row(
+                        instance_id, Execution(execution_id, instance_id, name, text, tag, self.clock.now())
+                    )
                 answer(Answer(500) if throws_after == 3 else Answer(202, {"id": instance_id}))
 
             slow = rng.random() < self.faults.slow_writes
@@ -430,7 +435,7 @@ class World:
 
     def _enqueue(self, message: Message, deliver: Callable[[], None]) -> None:
         self.messages.append(message)
-        self._later(self.stream(message.tag).uniform(0.005, self.faults.queue_delay), deliver)
+        self._later(self.stream(message.tag).uniform(*self.faults.queue_delay), deliver)
 
     def _deliver_start(self, message: Message, name: str, text: str | None) -> None:
         execution_id = message.execution_id
@@ -446,7 +451,10 @@ class World:
             end = "Failed" if rng.random() < self.faults.failure else "Completed"
             self._later(rng.uniform(*self.faults.run_time), lambda: self._end_by_itself(execution, end))
         elif execution_id in self._pending_writes:
-            self._later(self.stream(message.tag).uniform(0.005, self.faults.queue_delay), lambda: self._deliver_start(message, name, text))
+            self._later(
+                self.stream(message.tag).uniform(*self.faults.queue_delay),
+                lambda: self._deliver_start(message, name, text),
+            )
         else:
             message.delivered_at = self.clock.now()
             self.coverage["stale_start_dropped"] += 1
@@ -568,7 +576,12 @@ class World:
 
         def check() -> None:
             current = self.blobs.get(key)
-            if current is blob and blob.lease_id == lease_id and blob.lease_expires == expires and not blob.lease_released:
+            if (
+                current is blob
+                and blob.lease_id == lease_id
+                and blob.lease_expires == expires
+                and not blob.lease_released
+            ):
                 if blob.lease_tag in self.active_requests:
                     self.coverage["lease_expired_under_holder"] += 1
                     self.log("storage", f"{blob.lease_tag}'s lease {lease_id} expired while it was still at work")
@@ -613,7 +626,7 @@ class World:
         return Answer(200)
 
     def lease_left(self, tag: str, key: str) -> float | None:
-        """How long the lease the request `tag` holds on `key` still lasts on the storage clock; None if it holds none."""
+        """How long the lease `tag` holds on `key` lasts on the storage clock; None when it holds none."""
         blob = self.blobs.get(key)
         if blob is None or blob.lease_tag != tag or not self._leased(blob):
             return None

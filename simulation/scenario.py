@@ -56,7 +56,8 @@ class Scenario:
         lines = [
             f"seed {self.seed}: {self.hosts} hosts; conflict {s.conflict_policy.value}, reuse {s.reuse_policy.value}; "
             f"lease {s.lock_lease_seconds} s, backend timeout {s.backend_timeout_seconds:g} s, "
-            f"{s.start_attempts} attempts, deadline {s.request_timeout_seconds:g} s, lock wait {s.lock_wait_seconds:g} s",
+            f"{s.start_attempts} attempts, deadline {s.request_timeout_seconds:g} s, "
+            f"lock wait {s.lock_wait_seconds:g} s",
         ]
         if self.existing:
             lines.append(f"before the run: an instance of {self.existing[0]}, {self.existing[1]}")
@@ -68,7 +69,9 @@ class Scenario:
     def smaller(self) -> list[Scenario]:
         """Each one-step smaller scenario: one actor, one fault, one host or the earlier instance fewer."""
         options = [replace(self, actors=self.actors[:i] + self.actors[i + 1 :]) for i in range(len(self.actors))]
-        options += [replace(self, faults=self.faults.without(name)) for name in FAULT_NAMES if getattr(self.faults, name)]
+        options += [
+            replace(self, faults=self.faults.without(name)) for name in FAULT_NAMES if getattr(self.faults, name)
+        ]
         if self.existing is not None:
             options.append(replace(self, existing=None))
         if self.hosts > 1:
@@ -78,7 +81,12 @@ class Scenario:
         return options
 
     def size(self) -> int:
-        return len(self.actors) + self.hosts + sum(1 for name in FAULT_NAMES if getattr(self.faults, name)) + bool(self.existing)
+        return (
+            len(self.actors)
+            + self.hosts
+            + sum(1 for name in FAULT_NAMES if getattr(self.faults, name))
+            + bool(self.existing)
+        )
 
 
 def _fault(rng: random.Random, *choices: float) -> float:
@@ -126,7 +134,9 @@ def draw(seed: int, late_landing_bound: float = 10.0) -> Scenario:
     actors: list[Actor] = []
 
     def add(kind: str, orchestrator: str, **extra: Any) -> Actor:
-        actor = Actor(f"r{len(actors) + 1}", kind, round(rng.uniform(0, span), 3), rng.randrange(hosts), orchestrator, **extra)
+        actor = Actor(
+            f"r{len(actors) + 1}", kind, round(rng.uniform(0, span), 3), rng.randrange(hosts), orchestrator, **extra
+        )
         actors.append(actor)
         return actor
 

@@ -8,7 +8,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -231,15 +231,16 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
     return coverage
 
 
-def shrink(result: RunResult) -> RunResult:
+def shrink(result: RunResult, rerun: Callable[[Scenario], RunResult] | None = None) -> RunResult:
     """The smallest scenario found, one step at a time, that still breaks the first invariant broken."""
+    rerun = rerun or run
     target = result.violations[0].invariant
     best = result
     improved = True
     while improved:
         improved = False
         for candidate in best.scenario.smaller():
-            attempt = run(candidate)
+            attempt = rerun(candidate)
             if any(v.invariant == target for v in attempt.violations):
                 best, improved = attempt, True
                 break
