@@ -44,7 +44,11 @@ def wall_time(seconds: float) -> datetime:
 
 
 class SimClock:
-    """The Clock port on the virtual loop."""
+    """The Clock port on the virtual loop. A host may stall in a sleep (Faults.host_pause), as a frozen VM does."""
+
+    def __init__(self, world: World, host: str) -> None:
+        self._world = world
+        self._host = host
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -53,6 +57,12 @@ class SimClock:
         return wall_time(self.now())
 
     async def sleep(self, seconds: float) -> None:
+        rng = self._world.stream(f"pause/{self._host}")
+        if rng.random() < self._world.faults.host_pause:
+            stall = rng.uniform(1.0, 20.0)
+            self._world.coverage["host_paused"] += 1
+            self._world.log(REQUEST_TAG.get(), f"host {self._host} stalls for {stall:.3f} s")
+            seconds += stall
         await asyncio.sleep(seconds)
 
 

@@ -111,6 +111,8 @@ class Faults:
     storage_refused: float = 0.0  # storage answers 503; nothing was done
     storage_late: float = 0.0  # done, the answer comes back up to `late_landing_bound` later
     storage_answer_lost: float = 0.0  # done (a lease granted, a renewal made), the answer lost
+    host_pause: float = 0.0  # chance that a host's sleep stalls up to 20 s more (a frozen VM, a long GC pause)
+    storage_outage: float = 0.0  # chance of a window of 5 to 40 s in which storage refuses every call
     blob_deletion: float = 0.0  # a lifecycle rule deletes the lock blob once it has no active lease
     slow_writes: float = 0.0  # a start's tracking write comes up to 2 s after its read (a slow table)
     queue_delay: tuple[float, float] = (0.005, 0.5)  # a control-queue message's delivery delay
@@ -136,6 +138,8 @@ FAULT_NAMES = (
     "storage_answer_lost",
     "blob_deletion",
     "slow_writes",
+    "storage_outage",
+    "host_pause",
 )
 
 
@@ -242,6 +246,9 @@ class World:
         self._streams: dict[str, random.Random] = {}
         self._pending_writes: set[str] = set()
         self._next_execution = 0
+        outage = random.Random(f"{seed}/outage")
+        begins = outage.uniform(0.0, 30.0)
+        self._outage = (begins, begins + outage.uniform(5.0, 40.0)) if outage.random() < faults.storage_outage else None
 
     # -- plumbing ------------------------------------------------------------------------------------------
 
@@ -271,7 +278,8 @@ class World:
         its answer sent back, lost, late or replaced by an error."""
         faults, rng = self.faults, self.stream(tag)
         refused = faults.storage_refused if storage else faults.not_sent
-        if rng.random() < refused:
+        outage = storage and self._outage is not None and self._outage[0] <= self.clock.now() < self._outage[1]
+        if outage or rng.random() < refused:
             self._later(rng.uniform(*STEP_SECONDS), lambda: reply(Answer(503) if storage else NOT_SENT))
             return
         if not storage and rng.random() < faults.server_error and rng.random() < 0.5:

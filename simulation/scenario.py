@@ -102,7 +102,7 @@ def draw(seed: int, late_landing_bound: float = 10.0) -> Scenario:
         lock_lease_seconds=rng.choice((15, 20, 30)),
         backend_timeout_seconds=rng.choice((1.0, 2.0, 5.0)),
         start_attempts=rng.choice((1, 2, 3, 3)),
-        request_timeout_seconds=rng.choice((10.0, 25.0)),
+        request_timeout_seconds=rng.choice((10.0, 25.0, 40.0)),
         terminate_wait_seconds=rng.choice((2.0, 10.0)),
         conflict_policy=rng.choice(tuple(ConflictPolicy)),
         reuse_policy=rng.choice(tuple(ReusePolicy)),
@@ -127,6 +127,8 @@ def draw(seed: int, late_landing_bound: float = 10.0) -> Scenario:
             storage_answer_lost=_fault(rng, 0.1, 0.3),
             blob_deletion=_fault(rng, 0.5, 1.0),
             slow_writes=_fault(rng, 0.3, 1.0),
+            storage_outage=_fault(rng, 0.5),
+            host_pause=_fault(rng, 0.02, 0.1),
         )
     hosts = rng.choice((2, 3))
     burst = rng.random() < 0.5

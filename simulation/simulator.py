@@ -83,7 +83,7 @@ class Host:
     def __init__(self, world: World, scenario: Scenario, index: int) -> None:
         self.backend = SimBackend(world)
         self.locks = SimLocks(world, scenario.settings.lock_lease_seconds, f"h{index}")
-        self.clock = SimClock()
+        self.clock = SimClock(world, f"h{index}")
         self.flights = StartsInFlight()
 
 
