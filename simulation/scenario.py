@@ -1,0 +1,162 @@
+"""What one simulated run is made of, drawn from its seed: settings, hosts, actors and faults.
+
+A scenario is a plain value, so that a failing one can be shrunk (fewer actors, fewer faults, fewer hosts)
+and run again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
+
+from .model import FAULT_NAMES, Faults
+
+INSTANCE_ID = "job"
+ALLOWLIST = ("SingletonOrchestrator", "Reporter")
+OUTSIDER = "Outsider"  # an orchestrator of the task hub that the app's allowlist does not name
+INPUTS: tuple[Any, ...] = ({"order": 1}, {"order": 2}, {"order": 3}, None)
+KEYS = ("key-a", "key-b")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """One caller: a start, terminate or event request to a host of the app, or a start outside the app."""
+
+    name: str
+    kind: str  # "start", "terminate", "event", "outside"
+    at: float
+    host: int
+    orchestrator: str
+    input: Any = None
+    key: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "outside":
+            return f"{self.name}: at {self.at:.3f} a start of {self.orchestrator} outside the app"
+        what = f"{self.kind} {self.orchestrator}"
+        if self.kind == "start":
+            what += f" input {self.input!r}" + (f" Idempotency-Key {self.key}" if self.key else "")
+        return f"{self.name}: at {self.at:.3f} host {self.host}: {what}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seed: int
+    settings: Settings
+    hosts: int
+    actors: tuple[Actor, ...]
+    faults: Faults
+    existing: tuple[str, str] | None  # (orchestrator, runtime status) of an instance there before the run
+
+    def describe(self) -> list[str]:
+        s = self.settings
+        lines = [
+            f"seed {self.seed}: {self.hosts} hosts; conflict {s.conflict_policy.value}, reuse {s.reuse_policy.value}; "
+            f"lease {s.lock_lease_seconds} s, backend timeout {s.backend_timeout_seconds:g} s, "
+            f"{s.start_attempts} attempts, deadline {s.request_timeout_seconds:g} s, "
+            f"lock wait {s.lock_wait_seconds:g} s",
+        ]
+        if self.existing:
+            lines.append(f"before the run: an instance of {self.existing[0]}, {self.existing[1]}")
+        faults = [f"{name}={getattr(self.faults, name):g}" for name in FAULT_NAMES if getattr(self.faults, name)]
+        lines.append("faults: " + (", ".join(faults) if faults else "none"))
+        lines.extend(actor.describe() for actor in self.actors)
+        return lines
+
+    def smaller(self) -> list[Scenario]:
+        """Each one-step smaller scenario: one actor, one fault, one host or the earlier instance fewer."""
+        options = [replace(self, actors=self.actors[:i] + self.actors[i + 1 :]) for i in range(len(self.actors))]
+        options += [
+            replace(self, faults=self.faults.without(name)) for name in FAULT_NAMES if getattr(self.faults, name)
+        ]
+        if self.existing is not None:
+            options.append(replace(self, existing=None))
+        if self.hosts > 1:
+            fewer = self.hosts - 1
+            actors = tuple(replace(actor, host=actor.host % fewer) for actor in self.actors)
+            options.append(replace(self, hosts=fewer, actors=actors))
+        return options
+
+    def size(self) -> int:
+        return (
+            len(self.actors)
+            + self.hosts
+            + sum(1 for name in FAULT_NAMES if getattr(self.faults, name))
+            + bool(self.existing)
+        )
+
+
+def _fault(rng: random.Random, *choices: float) -> float:
+    return rng.choice((0.0, 0.0, *choices))
+
+
+def draw(seed: int, late_landing_bound: float = 10.0) -> Scenario:
+    """The scenario of one seed: small (2-3 hosts, a handful of requests), with faults drawn per seed."""
+    rng = random.Random(seed)
+    settings = Settings(
+        orchestrators=ALLOWLIST,
+        lock_wait_seconds=rng.choice((0.5, 2.0, 10.0)),
+        lock_lease_seconds=rng.choice((15, 20, 30)),
+        backend_timeout_seconds=rng.choice((1.0, 2.0, 5.0)),
+        start_attempts=rng.choice((1, 2, 3, 3)),
+        request_timeout_seconds=rng.choice((10.0, 25.0, 40.0)),
+        terminate_wait_seconds=rng.choice((2.0, 10.0)),
+        conflict_policy=rng.choice(tuple(ConflictPolicy)),
+        reuse_policy=rng.choice(tuple(ReusePolicy)),
+    )
+    calm = rng.random() < 0.25
+    faults = Faults(
+        late_landing_bound=late_landing_bound,
+        run_time=rng.choice(((0.2, 3.0), (0.5, 20.0), (5.0, 60.0))),
+    )
+    if not calm:
+        faults = replace(
+            faults,
+            not_sent=_fault(rng, 0.1, 0.3),
+            server_error=_fault(rng, 0.1, 0.3),
+            empty_500=_fault(rng, 0.1, 0.3),
+            answer_lost=_fault(rng, 0.1, 0.3, 0.6),
+            answer_late=_fault(rng, 0.1, 0.3),
+            land_late=_fault(rng, 0.2, 0.5),
+            already_exists_500=_fault(rng, 0.5, 1.0),
+            storage_refused=_fault(rng, 0.05, 0.2),
+            storage_late=_fault(rng, 0.1, 0.3),
+            storage_answer_lost=_fault(rng, 0.1, 0.3),
+            blob_deletion=_fault(rng, 0.5, 1.0),
+            slow_writes=_fault(rng, 0.3, 1.0),
+            storage_outage=_fault(rng, 0.5),
+            host_pause=_fault(rng, 0.02, 0.1),
+        )
+    hosts = rng.choice((2, 3))
+    burst = rng.random() < 0.5
+    span = 1.0 if burst else 30.0
+    actors: list[Actor] = []
+
+    def add(kind: str, orchestrator: str, **extra: Any) -> Actor:
+        actor = Actor(
+            f"r{len(actors) + 1}", kind, round(rng.uniform(0, span), 3), rng.randrange(hosts), orchestrator, **extra
+        )
+        actors.append(actor)
+        return actor
+
+    for _ in range(rng.randint(1, 4)):
+        orchestrator = ALLOWLIST[0] if rng.random() < 0.85 else ALLOWLIST[1]
+        key = rng.choice(KEYS) if rng.random() < 0.4 else None
+        first = add("start", orchestrator, input=rng.choice(INPUTS), key=key)
+        if key is not None and rng.random() < 0.6:
+            # The caller retries the same request with the same key.
+            retry = replace(first, name=f"r{len(actors) + 1}", at=round(first.at + rng.uniform(0.1, 40.0), 3))
+            actors.append(replace(retry, host=rng.randrange(hosts)))
+    for kind in ("terminate", "event"):
+        if rng.random() < 0.35:
+            add(kind, ALLOWLIST[0] if rng.random() < 0.8 else ALLOWLIST[1])
+    for _ in range(rng.choice((0, 0, 0, 1, 2))):
+        add("outside", OUTSIDER)
+    existing = None
+    if rng.random() < 0.4:
+        name = rng.choice((ALLOWLIST[0], ALLOWLIST[0], OUTSIDER))
+        existing = (name, rng.choice(("Running", "Running", "Completed", "Failed", "Terminated", "Pending")))
+    return Scenario(seed, settings, hosts, tuple(sorted(actors, key=lambda a: a.at)), faults, existing)

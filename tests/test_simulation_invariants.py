@@ -1,0 +1,109 @@
+"""The invariant checker flags hand-built histories that break each promise, and passes a clean one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulation.invariants import History, Request, check
+from simulation.model import Execution, Message, StartSend
+
+ALLOW = ("SingletonOrchestrator",)
+
+
+def execution(eid: str, tag: str, created: float, ended: float | None = None, **extra: Any) -> Execution:
+    fields: dict[str, Any] = {"name": "SingletonOrchestrator", "input": '{"order": 1}', **extra}
+    return Execution(eid, "job", fields["name"], fields["input"], tag, created, ended_at=ended)
+
+
+def started(tag: str, **extra: Any) -> Request:
+    fields: dict[str, Any] = {"outcome": "Started", "status": 202, "input": {"order": 1}, **extra}
+    return Request(
+        tag,
+        "start",
+        "SingletonOrchestrator",
+        fields["input"],
+        extra.get("key"),
+        fields["outcome"],
+        fields["status"],
+        extra.get("replayed", False),
+    )
+
+
+def history(
+    requests: list[Request],
+    executions: list[Execution],
+    messages: list[Message] | None = None,
+    sends: list[StartSend] | None = None,
+) -> History:
+    return History(requests, executions, messages or [], sends or [], ALLOW, 5.0)
+
+
+def broken(h: History) -> set[str]:
+    return {violation.invariant for violation in check(h)}
+
+
+def test_a_clean_history_breaks_nothing() -> None:
+    h = history(
+        [started("a"), started("b", outcome="Refused", status=409)],
+        [execution("e1", "a", 1.0, 3.0)],
+        sends=[StartSend("a", "job", 0.9, 20.0)],
+    )
+    assert broken(h) == set()
+
+
+def test_a_202_whose_input_ran_twice_or_never_is_flagged() -> None:
+    assert "told_202_runs_once" in broken(
+        history([started("a")], [execution("e1", "a", 1, 2), execution("e2", "a", 3, 4)])
+    )
+    assert "told_202_runs_once" in broken(history([started("a")], []))
+    assert "told_202_runs_once" in broken(history([started("a")], [execution("e1", "b", 1, 2)]))
+
+
+def test_a_refused_start_whose_input_ran_is_flagged_but_an_unsettled_503_may_run_once() -> None:
+    refused = started("a", outcome="Refused", status=409)
+    unsettled = started("a", outcome="Unsettled", status=503)
+    assert "not_202_runs_at_most_once" in broken(history([refused], [execution("e1", "a", 1, 2)]))
+    assert broken(history([unsettled], [execution("e1", "a", 1, 2)])) == set()
+    twice = [execution("e1", "a", 1, 2), execution("e2", "a", 3, 4)]
+    assert "not_202_runs_at_most_once" in broken(history([unsettled], twice))
+
+
+def test_a_keyed_retry_that_ran_its_input_again_is_flagged() -> None:
+    first = started("a", key="k", outcome="Unsettled", status=503)
+    retry = started("b", key="k")
+    h = history([first, retry], [execution("e1", "a", 1, 2), execution("e2", "b", 3, 4)])
+    assert "keyed_retry_never_runs_again" in broken(h)
+
+
+def test_a_replayed_202_with_no_execution_of_its_key_is_flagged() -> None:
+    h = history([started("a", key="k", outcome="Unavailable", status=503), started("b", key="k", replayed=True)], [])
+    assert "told_202_runs_once" in broken(h)
+
+
+def test_two_executions_active_at_once_are_flagged() -> None:
+    h = history([], [execution("e1", "a", 1.0, 5.0), execution("e2", "b", 2.0, 6.0)])
+    assert "one_active_execution" in broken(h)
+
+
+def test_a_terminate_that_ends_an_execution_made_after_it_was_decided_is_flagged() -> None:
+    terminate = Message("terminate", "job", "t", 1.0, decided_at=0.9, addressed="e1", hit="e2")
+    h = history([], [execution("e1", "x", 0.0, 1.5), execution("e2", "y", 2.0, 3.0)], [terminate])
+    assert "commands_reach_only_their_target" in broken(h)
+
+
+def test_an_event_that_reaches_another_execution_than_the_one_addressed_is_flagged() -> None:
+    event = Message("event", "job", "v", 1.0, decided_at=0.9, addressed="e1", hit="e2", route="SingletonOrchestrator")
+    h = history([], [execution("e1", "x", 0.0, 1.5), execution("e2", "y", 2.0, 3.0)], [event])
+    assert "commands_reach_only_their_target" in broken(h)
+
+
+def test_a_route_that_signals_an_instance_of_another_orchestrator_is_flagged() -> None:
+    event = Message("event", "job", "v", 1.0, decided_at=0.9, addressed="e1", hit="e1", route="SingletonOrchestrator")
+    h = history([], [execution("e1", "outside", 0.0, 3.0, name="Outsider")], [event])
+    assert "routes_stay_in_allowlist" in broken(h)
+
+
+def test_a_start_sent_without_a_lease_or_near_its_end_is_flagged() -> None:
+    for left in (None, 4.9):
+        h = history([started("a")], [execution("e1", "a", 1, 2)], sends=[StartSend("a", "job", 0.5, left)])
+        assert broken(h) == {"starts_sent_under_lease"}
