@@ -16,8 +16,11 @@ from singleton_start import manage
 from singleton_start.command import StartCommand
 from singleton_start.flights import StartsInFlight
 from singleton_start.idempotency import IdempotencyClaim, request_digest
+from singleton_start.outcomes import Unavailable
+from singleton_start.ports import BackendUnavailable, StorageUnavailable
 from singleton_start.settings import LEASE_SAFETY_SECONDS
 from singleton_start.start import SingletonStarter
+from singleton_start.timing import Deadline, DeadlineReached
 
 from .adapters import REQUEST_TAG, ROUTE_ORCHESTRATOR, SimBackend, SimClock, SimLocks
 from .invariants import History, Request, Violation, check
@@ -38,6 +41,8 @@ ANSWER_CODES = {
     "Active": 202,
     "Ended": 410,
     "NotFound": 404,
+    "Unsure": 503,
+    "TerminatePending": 503,
 }
 # The hard cases: a run that reaches none of these explored nothing worth proving.
 COVERAGE = (
@@ -117,11 +122,9 @@ async def _start(host: Host, scenario: Scenario, actor: Actor) -> Request:
 async def _route(host: Host, scenario: Scenario, actor: Actor) -> Request:
     """The terminate or event route's use case: act only on an active instance of the named orchestrator."""
     ROUTE_ORCHESTRATOR.set(actor.orchestrator)
-    settings, loop = scenario.settings, asyncio.get_running_loop()
-    ends = loop.time() + settings.request_timeout_seconds
-
-    def timeout() -> float:
-        return max(0.0, min(settings.backend_timeout_seconds, ends - loop.time()))
+    settings = scenario.settings
+    deadline = Deadline(settings.request_timeout_seconds, host.clock.now)
+    reason = "simulated" if actor.kind == "terminate" else None
 
     async def act(limit: float) -> None:
         if actor.kind == "terminate":
@@ -129,7 +132,11 @@ async def _route(host: Host, scenario: Scenario, actor: Actor) -> Request:
         else:
             await host.backend.raise_event(INSTANCE_ID, "Approval", None, limit)
 
-    found = await manage.act_on(cast(Any, host.backend), actor.orchestrator, INSTANCE_ID, timeout, act)
+    under_lease = manage.UnderLease(cast(Any, host.backend), host.locks, host.clock, settings, deadline)
+    try:
+        found: object = await under_lease.act(actor.orchestrator, INSTANCE_ID, manage.Send(act, reason))
+    except (BackendUnavailable, StorageUnavailable, DeadlineReached):
+        found = Unavailable("unavailable")
     name = outcome_name(found)
     return Request(REQUEST_TAG.get(), actor.kind, actor.orchestrator, outcome=name, status=ANSWER_CODES.get(name, 500))
 
