@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import azure.functions as func
-from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 from opentelemetry.trace import Tracer
 
@@ -94,6 +93,10 @@ def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
     if not service_uri and account:
         service_uri = f"https://{account}.blob.core.windows.net"
     if service_uri:
+        # Imported here, not at load: azure.identity (with msal and requests) costs a few hundred ms of
+        # load time that an app with a connection string never uses.
+        from azure.identity.aio import DefaultAzureCredential
+
         credential = DefaultAzureCredential(
             managed_identity_client_id=env.get(f"{STORAGE_CONNECTION}__clientId") or None
         )
