@@ -31,6 +31,7 @@ from .contract import (
 )
 from .durable_http import DurableHttp
 from .flights import StartsInFlight
+from .host_config import check_host_config
 from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
@@ -202,7 +203,9 @@ class StartEndpoint:
     def from_environment(cls, env: Mapping[str, str] | None = None) -> StartEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
         env = os.environ if env is None else env
-        return cls(load_settings(env), blob_service_from_environment(env))
+        settings = load_settings(env)
+        check_host_config(env)
+        return cls(settings, blob_service_from_environment(env))
 
     async def close(self) -> None:
         """Close the storage client once the lease releases on their way are done; the worker never needs to,

@@ -26,6 +26,7 @@ from .contract import (
     validate_event_name,
 )
 from .durable_http import DurableHttp
+from .host_config import check_host_config
 from .manage import (
     Active,
     Ended,
@@ -72,7 +73,10 @@ class ManageEndpoint(ABC):
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
-        return cls(load_settings(os.environ if env is None else env))
+        env = os.environ if env is None else env
+        settings = load_settings(env)
+        check_host_config(env)
+        return cls(settings)
 
     @abstractmethod
     async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
