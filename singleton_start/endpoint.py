@@ -94,7 +94,7 @@ def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
     if not service_uri and account:
         service_uri = f"https://{account}.blob.core.windows.net"
     if service_uri:
-        # Imported here, not at load: azure.identity (with msal and requests) costs a few hundred ms of
+        # Imported here, not at load: azure.identity (with msal) costs a few hundred ms of
         # load time that an app with a connection string never uses.
         from azure.identity.aio import DefaultAzureCredential
 

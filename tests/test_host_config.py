@@ -73,7 +73,7 @@ def test_host_json_is_read_from_the_working_directory_without_a_script_root_sett
 
 
 def test_no_host_json_fails_naming_the_file_and_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="host.json not found") as raised:
+    with pytest.raises(SettingsError, match=r"host\.json not found") as raised:
         check_host_config({"AzureWebJobsScriptRoot": str(tmp_path)})
     assert SETTING in str(raised.value)
 
