@@ -134,7 +134,12 @@ def missed(report: dict[str, Any]) -> list[str]:
     causes = Causes(report)
     return [
         f"MISS {entry['target']}: {entry['measured']:g} {entry['unit']}, limit {entry['relation']} "
-        f"{entry['limit']:g}: {causes.of(entry['key'])}"
+        f"{entry['limit']:g}{'' if entry['steady'] else unsteady(entry)}: {causes.of(entry['key'])}"
         for entry in report["targets"]
         if not entry["holds"]
     ]
+
+
+def unsteady(entry: dict[str, Any]) -> str:
+    low, high = entry["spread"]
+    return f" (not steady: the rounds went from {low:g} to {high:g}, across the limit)"

@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,13 @@ def probe_environment(env: Mapping[str, str], connection_string: str) -> dict[st
     """This environment with the given connection string as the app's storage, and no identity-based one."""
     kept = {name: value for name, value in env.items() if not name.startswith("AzureWebJobsStorage__")}
     return kept | {"AzureWebJobsStorage": connection_string}
+
+
+def cached_bytecode(env: Mapping[str, str], cache: str) -> dict[str, str]:
+    """Bytecode read from and written to a cache of the run's own, so that no load's time depends on whether this
+    shell lets Python write bytecode or on what an earlier run left beside the sources."""
+    kept = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    return kept | {"PYTHONPYCACHEPREFIX": cache}
 
 
 async def probe(side: str, env: Mapping[str, str], *python_options: str) -> dict[str, Any]:
@@ -100,14 +108,19 @@ def side_figures(
 
 
 async def measure_loads(connection_string: str, count: int) -> dict[str, Any]:
-    """``count`` loads of each side, in pairs whose order alternates, after one pair that fills the bytecode caches
-    and tells each module's own import time (``-X importtime``, which slows the load it times, so kept apart)."""
-    env = probe_environment(os.environ, connection_string)
-    own_import_ms = {side: import_times((await probe(side, env, "-X", "importtime"))["stderr"]) for side in FUNCTIONS}
-    probes: dict[str, list[dict[str, Any]]] = {side: [] for side in FUNCTIONS}
-    for turn in range(count):
-        for side in ("app", "sample") if turn % 2 == 0 else ("sample", "app"):
-            probes[side].append(await probe(side, env))
+    """``count`` loads of each side, in pairs whose order alternates, after one pair that fills the bytecode cache
+    and one that tells each module's own import time (``-X importtime``, which slows the load it times)."""
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
+        env = cached_bytecode(probe_environment(os.environ, connection_string), cache)
+        for side in FUNCTIONS:
+            await probe(side, env)
+        own_import_ms = {
+            side: import_times((await probe(side, env, "-X", "importtime"))["stderr"]) for side in FUNCTIONS
+        }
+        probes: dict[str, list[dict[str, Any]]] = {side: [] for side in FUNCTIONS}
+        for turn in range(count):
+            for side in ("app", "sample") if turn % 2 == 0 else ("sample", "app"):
+                probes[side].append(await probe(side, env))
     return {
         "app": side_figures(probes["app"], probes["sample"], own_import_ms["app"]),
         "sample": side_figures(probes["sample"], probes["app"], own_import_ms["sample"]),

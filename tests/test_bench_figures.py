@@ -133,3 +133,14 @@ def test_the_benchmark_fails_the_command_only_with_check_and_a_missed_target() -
     assert exit_code({"missed": ["MISS x"]}, check=False) == 0
     assert exit_code({"missed": ["MISS x"]}, check=True) == 1
     assert exit_code({"missed": []}, check=True) == 0
+
+
+def test_a_miss_whose_rounds_straddle_the_limit_says_it_is_not_steady() -> None:
+    run = report(app_p50_ms=40.0, app_cpu_ms=10.0, app_load_ms=500.0, storm_ms=100.0)
+    entry = next(each for each in run["targets"] if each["key"] == "cpu")
+    run["targets"] = [entry | {"steady": False, "spread": [2.0, 6.0]}]
+
+    (line,) = missed(run)
+
+    assert line.startswith("MISS app CPU per fresh start / sample's: 5 x, limit <= 2.5 (not steady: the rounds went")
+    assert "from 2 to 6, across the limit" in line
