@@ -1,6 +1,7 @@
 """The Durable API stand-in and the blob delay proxy, run in a child process so the app's CPU is its own.
 
-The benchmark drives them through a pipe: reset between scenarios, seed instances, read the counts.
+The benchmark drives them through a pipe: reset between rounds, counts from zero
+between scenarios, instances moved to Completed or Running as a worker would, the counts read.
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ def _apply(standin: DurableStandin, proxy: DelayProxy, command: str, argument: A
         standin.storage_op_seconds = storage_op_seconds
         proxy.ops.clear()
         return None
-    if command == "seed":
-        for instance_id, runtime_status in argument:
-            standin.add_instance(instance_id, "SingletonOrchestrator", runtime_status, '{"requestedBy": "earlier"}')
+    if command == "recount":
+        standin.storage_ops.clear()
+        standin.effective_starts.clear()
+        standin.accepted_starts = 0
+        proxy.ops.clear()
+        return None
+    if command == "status":
+        runtime_status, instance_ids = argument
+        for instance_id in instance_ids:
+            standin.set_status(instance_id, runtime_status)
         return None
     if command == "counts":
         return {
@@ -91,9 +99,13 @@ class Backends:
         """No instances and no counts; the storage latency charged again."""
         self._call("reset")
 
-    def seed(self, instances: Iterable[tuple[str, str]]) -> None:
-        """Instances put straight into the stand-in's table: (instance ID, runtime status)."""
-        self._call("seed", list(instances))
+    def recount(self) -> None:
+        """Counts from zero; the instances stay."""
+        self._call("recount")
+
+    def set_status(self, runtime_status: str, instance_ids: Iterable[str]) -> None:
+        """Move instances to a status, as the orchestration worker would (a Completed run, a Running one)."""
+        self._call("status", (runtime_status, list(instance_ids)))
 
     def counts(self) -> dict[str, Any]:
         """Storage operations since the reset: backend ops by API call, blob ops by kind, and starts."""

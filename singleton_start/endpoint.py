@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import azure.functions as func
-from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
 from opentelemetry.trace import Tracer
 
@@ -32,6 +31,7 @@ from .contract import (
 )
 from .durable_http import DurableHttp
 from .flights import StartsInFlight
+from .host_config import check_host_config
 from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
@@ -104,6 +104,10 @@ def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
     if not service_uri and account:
         service_uri = f"https://{account}.blob.core.windows.net"
     if service_uri:
+        # Imported here, not at load: azure.identity (with msal) costs a few hundred ms of
+        # load time that an app with a connection string never uses.
+        from azure.identity.aio import DefaultAzureCredential
+
         credential = DefaultAzureCredential(
             managed_identity_client_id=env.get(f"{STORAGE_CONNECTION}__clientId") or None
         )
@@ -218,7 +222,9 @@ class StartEndpoint:
     def from_environment(cls, env: Mapping[str, str] | None = None) -> StartEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
         env = os.environ if env is None else env
-        return cls(load_settings(env), blob_service_from_environment(env))
+        settings = load_settings(env)
+        check_host_config(env)
+        return cls(settings, blob_service_from_environment(env))
 
     async def close(self) -> None:
         """Close the storage client once the lease releases on their way are done; the worker never needs to,

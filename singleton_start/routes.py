@@ -29,6 +29,7 @@ from .contract import (
 )
 from .durable_http import DurableHttp
 from .endpoint import blob_service_from_environment
+from .host_config import check_host_config
 from .lock import LeaseLocks
 from .manage import (
     Acted,
@@ -96,7 +97,9 @@ class ManageEndpoint(ABC):
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
         """Read and check every setting now, so a bad one fails the function at load."""
         env = os.environ if env is None else env
-        return cls(load_settings(env), blob_service_from_environment(env) if cls.needs_lock else None)
+        settings = load_settings(env)
+        check_host_config(env)
+        return cls(settings, blob_service_from_environment(env) if cls.needs_lock else None)
 
     needs_lock: ClassVar[bool] = True
 

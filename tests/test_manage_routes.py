@@ -532,9 +532,11 @@ async def test_each_route_logs_one_line_with_its_route_and_outcome_and_no_key(
 ) -> None:
     instance_id = new_instance_id()
     durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+    signalled = new_instance_id()  # an event holds its ID until its lease expires: it may still be queued
+    durable.add_instance(signalled, ORCHESTRATOR, "Running")
     with caplog.at_level(logging.INFO, logger="singleton_start"):
         await routes.status(instance_id, query="?code=function-key")
-        await routes.event(instance_id, "Stop")
+        await routes.event(signalled, "Stop")
         await routes.terminate(instance_id)
         await routes.terminate(instance_id)
         await routes.status(new_instance_id())
