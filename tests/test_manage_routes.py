@@ -12,10 +12,11 @@ from urllib.parse import quote, unquote, urlsplit
 import azure.functions as func
 import pytest
 
-from tests.conftest import LoadApp, StartApp, body_of, new_instance_id
+from singleton_start.lock import LeaseLocks
+from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, decoded
+from tests.support.observe import ACTIVE_STATES, ENDED_STATES, MANAGEMENT_KEYS, decoded, lease_state
 from tests.support.worker import PUBLIC_BASE_URL, LoadedFunction, invoke, load_function, route_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -604,3 +605,49 @@ async def test_event_to_an_instance_that_ends_before_the_event_arrives_is_410_go
     assert_error(await routes.event(instance_id, "Stop"), 410, "gone")
     assert durable.calls["raise_event"] == 1
     assert durable.raised_events == []
+
+
+async def test_terminate_of_an_instance_that_ends_before_the_terminate_arrives_is_410_gone(
+    routes: Routes, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status read saw it Running; the extension then answers the terminate 410, which the SDK takes for
+    success: the route answers what the extension said, and gives the lease back (nothing was queued)."""
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+    original = durable._handle_terminate
+
+    async def ending_first(request: Any, terminate_instance_id: str) -> Any:
+        durable.set_status(terminate_instance_id, "Completed")
+        return await original(request, terminate_instance_id)
+
+    monkeypatch.setattr(durable, "_handle_terminate", ending_first)
+
+    assert_error(await routes.terminate(instance_id), 410, "gone")
+    assert durable.row(instance_id)["runtimeStatus"] == "Completed"
+
+
+@pytest.mark.parametrize("event_name", [".", "..", "..."])
+async def test_event_name_made_of_dots_only_is_400_and_sends_nothing(
+    routes: Routes, durable: DurableStandin, event_name: str
+) -> None:
+    """A URL collapses '.' and '..', so such an event could never reach the instance under its name."""
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+
+    assert_error(await routes.event(instance_id, event_name), 400, "invalid_event_name")
+    assert durable.calls["raise_event"] == 0
+
+
+async def test_event_holds_the_id_so_that_a_start_cannot_put_a_new_execution_under_it_meanwhile(
+    routes: Routes, durable: DurableStandin
+) -> None:
+    """Event messages carry no execution ID: one still queued would reach a new execution. The event route
+    leaves its per-ID lease to expire, so no start through the app can take the ID before."""
+    instance_id = new_instance_id()
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running")
+
+    assert (await routes.event(instance_id, "Stop")).status_code == 202
+
+    locks = routes.functions["HttpRaiseEvent"].module.endpoint.locks
+    assert isinstance(locks, LeaseLocks)
+    assert await lease_state(locks.container, TASK_HUB, instance_id) == "leased"
