@@ -2,12 +2,15 @@
 
 It is state plus events on a `Scheduler` (anything with `now()` and `at(when, callback)`), with no asyncio in
 it, so that the simulator and an HTTP stand-in can share one statement of what the backend does. Calls come
-in as wire requests (a status code and a JSON body come back, or nothing) and are answered through callbacks.
+in as wire requests (a status code and a JSON body come back, or nothing) and are answered through callbacks;
+an HTTP server that does its own wire drives the same steps directly (`create_read`, `create_enqueue`,
+`create_write`, `command_refusal`, `send_command`, `purge`).
 
 Written from these sources (behaviour, not code):
 
 - Azure/azure-functions-durable-extension `HttpApiHandler` (HandleStartOrchestratorRequestAsync,
-  HandleGetStatusRequestAsync, HandleTerminateInstanceRequestAsync, HandleRaiseEventRequestAsync) and
+  HandleGetStatusRequestAsync, HandleTerminateInstanceRequestAsync, HandleRaiseEventRequestAsync,
+  HandleSuspendInstanceRequestAsync, HandleResumeInstanceRequestAsync, HandleDeleteHistoryByIdRequestAsync) and
   `DurableClient` (StartNewAsync with `OverridableStates.NonRunningStates`): the status codes of each route,
   the status read before a terminate or an event (404 none, 410 ended, else 202 once queued), and 409 for a
   start refused as already existing (older releases: the catch-all 500 with
