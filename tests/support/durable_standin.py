@@ -16,8 +16,9 @@ Azure/durabletask ``AzureStorageOrchestrationService`` / ``AzureTableTrackingSto
 ``OrchestrationSessionManager``.  Where releases differ, the current one is the default and the
 older one a per-test choice (``already_exists_status``).
 
-The model runs on the server's event loop: its clock is ``loop.time()`` and a ``loop.call_at`` timer
-processes each queued message when it falls due. Defaults keep tests simple: control-queue messages
+The model runs on the server's event loop: it reads the wall clock (``_now``, which a test may freeze
+or step) for the rows' times, and a ``loop.call_at`` timer on ``loop.time()`` processes each queued
+message once its delay has passed. Defaults keep tests simple: control-queue messages
 are processed at once (``queue_delay_seconds`` 0: a terminate has landed when its 202 is sent), and no
 worker runs orchestrations (``run_seconds`` None: a started instance stays Pending; instances move only
 when ``set_status`` moves them). A test sets ``queue_delay_seconds`` to let a queued message outlive
@@ -61,12 +62,14 @@ TAG = "http"
 
 
 class LoopScheduler:
-    """The model's Scheduler on an asyncio loop: the clock is ``loop.time()`` and a ``loop.call_at`` timer runs
-    events as they fall due. An event made while due events run waits for the next turn of the loop, so that a
-    message put back with no delay cannot spin inside one run."""
+    """The model's Scheduler on an asyncio loop. The model's time is the wall clock `wall` gives (row times are
+    its POSIX seconds; tests may freeze or step it); its due events run from a ``loop.call_at`` timer on the
+    loop's own clock, each after the delay the model asked for. An event made while due events run waits for the
+    next turn of the loop, so that a message put back with no delay cannot spin inside one run."""
 
-    def __init__(self) -> None:
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+    def __init__(self, wall: Callable[[], datetime]) -> None:
+        self._wall = wall
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []  # (loop time due, order, event)
         self._seq = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -78,17 +81,16 @@ class LoopScheduler:
         self._arm()
 
     def now(self) -> float:
-        # The default loop's time() is time.monotonic(): the same clock before the loop is known.
-        return self._loop.time() if self._loop is not None else time.monotonic()
+        return self._wall().timestamp()
 
     def at(self, when: float, callback: Callable[[], None]) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, callback))
+        heapq.heappush(self._queue, (self._loop_time() + max(when - self.now(), 0.0), self._seq, callback))
         self._arm()
 
     def run_due(self) -> None:
         """Run every event due now that was made before this call, in time order."""
-        now, last = self.now(), self._seq
+        now, last = self._loop_time(), self._seq
         later: list[tuple[float, int, Callable[[], None]]] = []
         while self._queue and self._queue[0][0] <= now:
             entry = heapq.heappop(self._queue)
@@ -104,6 +106,10 @@ class LoopScheduler:
         """Forget every event."""
         self._queue.clear()
         self._cancel_timer()
+
+    def _loop_time(self) -> float:
+        # The default loop's time() is time.monotonic(): the same clock before the loop is known.
+        return self._loop.time() if self._loop is not None else time.monotonic()
 
     def _fire(self) -> None:
         self._timer = None
@@ -183,9 +189,8 @@ class DurableStandin:
         # Every request's kind and headers (names in lower case), in arrival order: LocalHttpListener runs on
         # ASP.NET Core, which reads a W3C traceparent into the request's Activity, the parent of what it starts.
         self.received_headers: list[tuple[str, dict[str, str]]] = []
-        self._clock = LoopScheduler()
-        # Model times are loop times; rows show them as the wall-clock datetimes they stand for.
-        self._epoch = time.time() - self._clock.now()
+        # Looked up at each call, so that a test may replace _now to freeze or step the rows' times.
+        self._clock = LoopScheduler(lambda: self._now())
         self.world = World(self._clock, "standin", STANDIN_FAULTS)
         self._faults: dict[str, collections.deque[list[Any]]] = collections.defaultdict(collections.deque)
         self._runner: web.AppRunner | None = None
@@ -200,7 +205,6 @@ class DurableStandin:
             return
         self._stopping = asyncio.Event()
         self._clock.bind(asyncio.get_running_loop())
-        self._epoch = time.time() - self._clock.now()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # Kestrel does not stop a handler whose client went away: a start whose caller hung up still lands.
@@ -302,7 +306,7 @@ class DurableStandin:
             tag="test",
             output=output,
             custom_status=custom_status,
-            created_at=None if created_time is None else created_time.timestamp() - self._epoch,
+            created_at=None if created_time is None else created_time.timestamp(),
         )
 
     def set_status(
@@ -391,9 +395,15 @@ class DurableStandin:
 
     # ------------------------------------------------------------------ the model
 
-    def _wall(self, seconds: float) -> datetime:
-        """A model (loop) time as the UTC datetime it stands for."""
-        return datetime.fromtimestamp(self._epoch + seconds, UTC)
+    @staticmethod
+    def _now() -> datetime:
+        """The wall clock the model's rows are stamped with."""
+        return datetime.now(UTC)
+
+    @staticmethod
+    def _wall(seconds: float) -> datetime:
+        """A model time (POSIX seconds) as a UTC datetime."""
+        return datetime.fromtimestamp(seconds, UTC)
 
     def _check_status_name(self, runtime_status: str) -> None:
         if runtime_status not in self.RUNTIME_STATUSES:
