@@ -67,10 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--late-landing-bound",
         type=float,
-        default=10.0,
-        help="the longest a request may reach the extension after it was sent (s)",
+        default=8.0,
+        help=(
+            "the longest a request may reach the extension after it was sent (s); below the smallest landing "
+            "window drawn (lease minus backend timeout: 10 s) less a second"
+        ),
     )
     parser.add_argument("--explain", type=int, default=1, help="failing seeds to shrink and show with a timeline")
+    parser.add_argument(
+        "--require-coverage",
+        action="store_true",
+        help="fail when a coverage counter is 0: an exploration that never reached a hard case proves nothing",
+    )
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
@@ -109,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             "coverage": {name: coverage[name] for name in COVERAGE},
         }
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    unreached = [name for name in COVERAGE if not coverage[name]]
+    if args.require_coverage and unreached:
+        print(f"coverage not reached: {', '.join(unreached)}")
     print(f"simulated {args.runs} runs (seed {args.seed}): {len(failures)} violations")
-    return 1 if failures else 0
+    return 1 if failures or (args.require_coverage and unreached) else 0
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ def observed(body: Mapping[str, Any]) -> Observed:
         wall_time(float(body["createdTime"])).replace(microsecond=0),
         wall_time(float(body["lastUpdatedTime"])).replace(microsecond=0),
         body.get("input"),
+        body.get("output"),
+        body.get("name"),
     )
 
 
@@ -142,16 +144,16 @@ class SimBackend:
         raise StartOutcomeUnknown(f"The start was answered with {describe(answer)}; it may still run.")
 
     async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
-        await self._command("terminate", instance_id, timeout)
+        await self._command("terminate", instance_id, timeout, reason)
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
         await self._command("event", instance_id, timeout)
 
-    async def _command(self, kind: str, instance_id: str, timeout: float) -> None:
+    async def _command(self, kind: str, instance_id: str, timeout: float, reason: str | None = None) -> None:
         tag, world = REQUEST_TAG.get(), self._world
         route = ROUTE_ORCHESTRATOR.get()
         world.log(tag, f"sends {kind} to {instance_id}")
-        answer = await call(lambda reply: world.command(tag, kind, instance_id, route, reply), timeout)
+        answer = await call(lambda reply: world.command(tag, kind, instance_id, route, reply, reason), timeout)
         world.log(tag, f"{kind} answered {describe(answer)}")
         if answer.status == 202:
             return

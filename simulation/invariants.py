@@ -40,6 +40,9 @@ class History:
     safety_margin: float
     # Requests whose start lost the tracking write to a start outside the app: outside the guarantee.
     outside_raced: frozenset[str] = field(default_factory=frozenset)
+    # When a lifecycle rule deleted the lock blob: the README's named window (keep such rules off the lock
+    # container), so a key whose record went with it is not held to the keyed-retry promise.
+    records_lost_at: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def told_202_runs_once(history: History) -> list[Violation]:
             listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
             found.append(Violation("told_202_runs_once", f"{request.tag} was told 202; its executions: {listed}"))
     for key, requests in _groups(history).items():
+        if any(request.tag in history.outside_raced for request in requests):
+            continue  # the key's start lost its tracking write to a start outside the app
         replayed = [r for r in requests if r.status == 202 and r.replayed]
         runs = [e for r in requests for e in _own(history, r.tag)]
         if replayed and len(runs) != 1:
@@ -111,6 +116,9 @@ def keyed_retry_never_runs_again(history: History) -> list[Violation]:
     found = []
     for key, requests in _groups(history).items():
         runs = [e for r in requests for e in _own(history, r.tag)]
+        first = min((e.created_at for e in runs), default=None)
+        if first is not None and any(lost > first for lost in history.records_lost_at):
+            continue  # the record went with its lock blob, as the README warns
         if len(runs) > 1:
             by = ", ".join(f"{e.execution_id} by {e.tag}" for e in runs)
             found.append(Violation("keyed_retry_never_runs_again", f"key {key[0]} ran {len(runs)} times: {by}"))

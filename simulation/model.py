@@ -112,7 +112,7 @@ class Faults:
     answer_lost: float = 0.0  # processed, but no answer ever comes back (the caller times out)
     answer_late: float = 0.0  # processed, the answer comes back after up to `late_landing_bound`
     land_late: float = 0.0  # processed only after up to `late_landing_bound`, maybe after its caller gave up
-    late_landing_bound: float = 10.0
+    late_landing_bound: float = 8.0
     already_exists_500: float = 0.0  # share of already-exists refusals answered as the older releases do
     storage_refused: float = 0.0  # storage answers 503; nothing was done
     storage_late: float = 0.0  # done, the answer comes back up to `late_landing_bound` later
@@ -178,6 +178,7 @@ class Row:
     created_at: float
     updated_at: float
     etag: int
+    # What the execution ended with: a terminate's reason (the status API's output), else None.
     output: Any = None
     custom_status: Any = None
 
@@ -197,9 +198,10 @@ class Message:
     addressed: str | None = None
     addressed_name: str | None = None
     route: str | None = None  # the orchestrator a management route named
+    reason: Any = None  # a terminate's reason, which becomes the terminated instance's output
     delivered_at: float | None = None
     hit: str | None = None  # the execution it reached, None when discarded
-    data: Any = None  # a terminate's reason (the row's output once it lands), an event's data
+    data: Any = None  # an event's data
     event_name: str | None = None
 
 
@@ -263,6 +265,8 @@ class World:
         self.coverage: Counter[str] = Counter()
         self.timeline: list[tuple[float, str, str]] = []
         self.foreign_raced: set[str] = set()
+        # When a lifecycle rule deleted a lock blob, with the Idempotency-Key records on it.
+        self.records_lost_at: list[float] = []
         self.active_requests: set[str] = set()
         # The last status read each request had processed, as (when, execution ID, orchestrator name).
         self.last_read: dict[str, tuple[float, str | None, str | None]] = {}
@@ -359,6 +363,7 @@ class World:
                 "createdTime": row.created_at,
                 "lastUpdatedTime": row.updated_at,
                 "input": row.input if with_input else None,
+                "output": row.output,
             }
             answer(Answer(200, body))
 
@@ -478,6 +483,7 @@ class World:
         instance_id: str,
         route: str | None,
         reply: Callable[[Answer], None],
+        reason: str | None = None,
     ) -> None:
         """HandleTerminateInstanceRequestAsync / HandleRaiseEventRequestAsync: read the status (404 for none, 410
         for an ended instance), else queue a message with no execution ID and answer 202."""
@@ -492,7 +498,7 @@ class World:
                 answer(Answer(refused))
                 return
             message = Message(
-                kind, instance_id, tag, self.clock.now(), None, decided_at, addressed, addressed_name, route
+                kind, instance_id, tag, self.clock.now(), None, decided_at, addressed, addressed_name, route, reason
             )
             self.send_command(message)
             answer(Answer(202))
@@ -624,7 +630,6 @@ class World:
                 self.move_instance(message.instance_id, status)
             return
         self._end(execution, "Terminated", message)
-        row.output = message.data
 
     def _end_by_itself(self, execution: Execution, status: str) -> None:
         if execution.status == "Running":
@@ -637,6 +642,7 @@ class World:
         row = self.rows.get(execution.instance_id)
         if row is not None and row.execution_id == execution.execution_id:
             self._set_row_status(execution.instance_id, status)
+            row.output = by.reason if by is not None else None
 
     def _set_row_status(self, instance_id: str, status: str) -> None:
         row = self.rows[instance_id]
@@ -698,6 +704,7 @@ class World:
             self._later(5.0, lambda: self._lifecycle_delete(key))
             return
         del self.blobs[key]
+        self.records_lost_at.append(self.clock.now())
         self.coverage["lock_blob_deleted"] += 1
         self.log("storage", "a lifecycle rule deleted the lock blob and its record")
 
@@ -770,7 +777,8 @@ class World:
         if blob.lease_id != lease_id or not self._leased(blob):
             return Answer(412, {"code": "LeaseLost"})
         blob.metadata = dict(metadata)
-        self.log("storage", f"record written by {tag}: {metadata.get('state')}")
+        states = sorted({value.split(";")[0] for name, value in metadata.items() if name.startswith("k")})
+        self.log("storage", f"record written by {tag}: {len(states) and ', '.join(states)} ({len(metadata)} keys)")
         return Answer(200)
 
     def lease_left(self, tag: str, key: str) -> float | None:

@@ -93,7 +93,7 @@ def _fault(rng: random.Random, *choices: float) -> float:
     return rng.choice((0.0, 0.0, *choices))
 
 
-def draw(seed: int, late_landing_bound: float = 10.0) -> Scenario:
+def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
     """The scenario of one seed: small (2-3 hosts, a handful of requests), with faults drawn per seed."""
     rng = random.Random(seed)
     settings = Settings(

@@ -18,7 +18,6 @@ from singleton_start.flights import StartsInFlight
 from singleton_start.idempotency import IdempotencyClaim, request_digest
 from singleton_start.outcomes import Unavailable
 from singleton_start.ports import BackendUnavailable, StorageUnavailable
-from singleton_start.settings import LEASE_SAFETY_SECONDS
 from singleton_start.start import SingletonStarter
 from singleton_start.timing import Deadline, DeadlineReached
 
@@ -196,8 +195,9 @@ def run(scenario: Scenario) -> RunResult:
         world.messages,
         world.sends,
         scenario.settings.orchestrators,
-        LEASE_SAFETY_SECONDS,
+        scenario.faults.late_landing_bound,
         frozenset(world.foreign_raced),
+        tuple(world.records_lost_at),
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
@@ -254,5 +254,5 @@ def shrink(result: RunResult, rerun: Callable[[Scenario], RunResult] | None = No
     return best
 
 
-def run_seed(seed: int, late_landing_bound: float = 10.0) -> RunResult:
+def run_seed(seed: int, late_landing_bound: float = 8.0) -> RunResult:
     return run(draw(seed, late_landing_bound))

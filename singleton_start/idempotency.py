@@ -1,16 +1,19 @@
-"""Idempotency-Key records on the lock blob, and the pure decision whether a keyed retry is a replay.
+"""Idempotency-Key records on the lock blob, and the pure decision whether a keyed request is a replay.
 
-The record is written in two steps under the lease: "starting" (with the time) before the start is
-sent, "started" (with the instance's identity) after it is known to have landed. A retry that finds
-a "starting" record takes an instance created at or after that time, with its input, as the key's.
+The lock blob's metadata keeps one entry per key for the ID's last MAX_KEYS keyed starts, so a retry is
+recognised even after other starts replaced the key's instance. An entry is written under the lease in two
+steps: "starting" before the start is sent, with the window in which that start can land ([at, until]: until
+is the lease's end, minus a second, at the time of the send, and only the holder can start before then) and
+the instance seen before it; then "started", once the start is known to have landed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .backend import input_matches
@@ -20,6 +23,9 @@ from .status import Observed
 
 STARTING = "starting"
 STARTED = "started"
+# Metadata is at most 8 KiB per blob; an entry is about 170 bytes.
+MAX_KEYS = 32
+ENTRY_PREFIX = "k"
 
 
 @dataclass(frozen=True)
@@ -30,75 +36,111 @@ class IdempotencyClaim:
     request_digest: str
 
 
+@dataclass(frozen=True)
+class KeyEntry:
+    """What the lock blob remembers of one key's start."""
+
+    state: str
+    digest: str
+    at: datetime
+    until: datetime | None = None
+    before: str = ""
+
+    def encode(self) -> str:
+        until = self.until.isoformat() if self.until is not None else ""
+        return ";".join((self.state, self.digest, self.at.isoformat(), until, self.before))
+
+    @classmethod
+    def decode(cls, text: str) -> KeyEntry | None:
+        try:
+            state, digest, at, until, before = text.split(";")
+            return cls(
+                state, digest, datetime.fromisoformat(at), datetime.fromisoformat(until) if until else None, before
+            )
+        except ValueError:
+            return None
+
+
 def request_digest(orchestrator: str, body: bytes) -> str:
     """What must be equal for a retry with the same key to be the same request."""
-    return hashlib.sha256(orchestrator.casefold().encode() + b"\0" + body).hexdigest()
+    return hashlib.sha256(orchestrator.casefold().encode() + b"\0" + body).hexdigest()[:32]
+
+
+def entry_name(key: str) -> str:
+    """The metadata name of a key's entry: metadata names must be identifiers, keys need not be."""
+    return ENTRY_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def instance_fingerprint(observed: Observed) -> str:
-    """What tells one instance from another with the same ID: the status API gives createdTime to
-    the second only, so an instance started in the same second is told apart by its input."""
+    """What tells one instance from another with the same ID: the status API gives createdTime to the second
+    only, so an instance started in the same second is told apart by its input."""
+    if not observed.exists:
+        return "none"
     created = observed.created_time.isoformat() if observed.created_time else ""
     stored_input = json.dumps(observed.input, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{created}\0{stored_input}".encode()).hexdigest()
+    return hashlib.sha256(f"{created}\0{stored_input}".encode()).hexdigest()[:16]
 
 
-def starting_record(claim: IdempotencyClaim, now: datetime) -> dict[str, str]:
-    """The record written before the start; the time is cut to the second, as createdTime is."""
-    return {
-        "idempotencykey": claim.key,
-        "requestdigest": claim.request_digest,
-        "state": STARTING,
-        "since": now.astimezone(UTC).replace(microsecond=0).isoformat(),
-    }
+def entries(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in metadata.items() if name.startswith(ENTRY_PREFIX)}
 
 
-def record_for(claim: IdempotencyClaim, observed: Observed) -> dict[str, str]:
-    """The record that ties a key to the instance it started."""
-    return {
-        "idempotencykey": claim.key,
-        "requestdigest": claim.request_digest,
-        "state": STARTED,
-        "createdtime": observed.created_time.isoformat() if observed.created_time else "",
-        "instance": instance_fingerprint(observed),
-    }
+def with_entry(metadata: Mapping[str, str], claim: IdempotencyClaim, entry: KeyEntry) -> dict[str, str]:
+    """The metadata with this key's entry written, the oldest entries dropped beyond MAX_KEYS."""
+    kept = {name: value for name, value in entries(metadata).items() if name != entry_name(claim.key)}
+
+    def written(name: str) -> datetime:
+        decoded = KeyEntry.decode(kept[name])
+        return decoded.at if decoded is not None else datetime.min.replace(tzinfo=UTC)
+
+    for name in sorted(kept, key=written)[: max(0, len(kept) - (MAX_KEYS - 1))]:
+        del kept[name]
+    return {**kept, entry_name(claim.key): entry.encode()}
 
 
-def _is_the_keys_instance(claim: IdempotencyClaim, record: dict[str, str], observed: Observed, sent: Any) -> bool:
-    if record.get("state") != STARTING:
-        return record.get("instance") == instance_fingerprint(observed)
-    assert observed.created_time is not None
-    try:
-        since = datetime.fromisoformat(record.get("since", ""))
-    except ValueError:
-        return False
-    if observed.created_time < since:
-        return False
-    # The same request carries the same input; another request's input cannot be checked here.
-    return record.get("requestdigest") != claim.request_digest or input_matches(observed.input, sent)
+def starting_entry(claim: IdempotencyClaim, now: datetime, lease_end: datetime, before: Observed) -> KeyEntry:
+    """The entry written before a start: it can land only until the lease's end (a second is kept as margin,
+    createdTime having whole seconds), and only as an instance other than the one seen before."""
+    until = (lease_end - timedelta(seconds=1)).replace(microsecond=0)
+    return KeyEntry(STARTING, claim.request_digest, now.replace(microsecond=0), until, instance_fingerprint(before))
+
+
+def started_entry(claim: IdempotencyClaim, now: datetime) -> KeyEntry:
+    return KeyEntry(STARTED, claim.request_digest, now.replace(microsecond=0))
 
 
 def record_may_be_lost(record: LockRecord, observed: Observed) -> bool:
-    """Whether the lock blob was made after the instance was created, with no record of it: a deletion
-    rule may have removed the blob, and with it the record of the key that started this instance."""
-    if record.blob_created is None or observed.created_time is None or record.metadata.get("idempotencykey"):
+    """Whether the lock blob was made after the instance was created and holds no key at all: a deletion rule
+    may have removed the blob, and with it the record of the key that started this instance."""
+    if record.blob_created is None or observed.created_time is None or entries(record.metadata):
         return False
     return record.blob_created.replace(microsecond=0) > observed.created_time
 
 
-def replay_answer(claim: IdempotencyClaim, lock: LockRecord, observed: Observed, sent: Any) -> Outcome | None:
-    """The answer to a keyed retry when the record names this key and this very instance; `sent` is the
-    retry's input and `observed` must have been read with its input. When the record may have been lost and
-    the instance has this request's input, it may be this key's: it is refused, never started again."""
-    if not observed.exists or observed.created_time is None:
+def landed_in_window(entry: KeyEntry, observed: Observed, sent: Any) -> bool:
+    """Whether `observed` is the instance a "starting" entry's start made: a new one since, made before the
+    entry's lease could end, with its input."""
+    if not observed.exists or observed.created_time is None or entry.until is None:
+        return False
+    if instance_fingerprint(observed) == entry.before or not input_matches(observed.input, sent):
+        return False
+    return entry.at.replace(microsecond=0) - timedelta(seconds=1) <= observed.created_time <= entry.until
+
+
+def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> Outcome | None:
+    """The answer to a keyed request from the key's entry and the instance there now (read with its input);
+    None when this request may start. A key whose start may have run is never started again."""
+    raw = record.metadata.get(entry_name(claim.key))
+    entry = KeyEntry.decode(raw) if raw is not None else None
+    if entry is None:
+        if record_may_be_lost(record, observed) and input_matches(observed.input, sent):
+            return Refused(observed)
         return None
-    record = dict(lock.metadata)
-    if record_may_be_lost(lock, observed) and input_matches(observed.input, sent):
-        return Refused(observed)
-    if record.get("idempotencykey") != claim.key:
-        return None
-    if not _is_the_keys_instance(claim, record, observed, sent):
-        return None
-    if record.get("requestdigest") != claim.request_digest:
+    if entry.digest != claim.request_digest:
         return KeyReused()
-    return Started(replayed=True)
+    if entry.state == STARTED or landed_in_window(entry, observed, sent):
+        return Started(replayed=True)
+    if instance_fingerprint(observed) == entry.before:
+        return None  # the key's start never landed: what is there is what was there before it
+    # Another instance came after the key's start could land: whether it ran cannot be told any more.
+    return Refused(observed) if observed.exists else None

@@ -66,17 +66,46 @@ class Settings:
         return self.lock_lease_seconds - self.backend_timeout_seconds
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, *, whole: bool) -> float:
+def plain(number: float) -> str:
+    """A number as a person writes it: 67108864, 0.1; never 6.71089e+07."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric setting may take; the README's settings table shows the same."""
+
+    low: float
+    high: float
+    whole: bool
+
+    def __str__(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {plain(self.low)} to {plain(self.high)}"
+
+
+BOUNDS = {
+    "SINGLETON_MAX_INPUT_BYTES": Bounds(0, 64 * 1_048_576, whole=True),
+    "SINGLETON_LOCK_WAIT_SECONDS": Bounds(0, 120, whole=False),
+    "SINGLETON_LOCK_LEASE_SECONDS": Bounds(15, 60, whole=True),
+    "SINGLETON_BACKEND_TIMEOUT_SECONDS": Bounds(0.1, 60, whole=False),
+    "SINGLETON_START_ATTEMPTS": Bounds(1, 10, whole=True),
+    "SINGLETON_REQUEST_TIMEOUT_SECONDS": Bounds(1, 200, whole=False),
+    "SINGLETON_TERMINATE_WAIT_SECONDS": Bounds(0, 120, whole=False),
+}
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    bounds = BOUNDS[name]
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw) if whole else float(raw)
+        value = int(raw) if bounds.whole else float(raw)
     except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise SettingsError(f"{name} must be {kind} from {low:g} to {high:g}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be from {low:g} to {high:g}, got {raw!r}")
+        raise SettingsError(f"{name} must be {bounds}, got {raw!r}") from None
+    if not bounds.low <= value <= bounds.high:
+        raise SettingsError(f"{name} must be {bounds}, got {raw!r}")
     return value
 
 
@@ -104,12 +133,16 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("SINGLETON_ORCHESTRATORS", "")
-    names = tuple(name.strip() for name in raw.split(",") if name.strip())
-    if not raw.strip():
+    raw = env.get("SINGLETON_ORCHESTRATORS")
+    if raw is None:
         return Settings.orchestrators
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
     if not names:
-        raise SettingsError("SINGLETON_ORCHESTRATORS must name at least one orchestrator")
+        # Set but empty is a mistake to report, not a wish for the sample's orchestrator.
+        raise SettingsError(
+            f"SINGLETON_ORCHESTRATORS must name at least one orchestrator (comma-separated), got {raw!r}; "
+            "remove the setting to allow only SingletonOrchestrator"
+        )
     folded = [name.casefold() for name in names]
     if len(set(folded)) != len(folded):
         raise SettingsError(
@@ -123,8 +156,8 @@ def check_together(settings: Settings) -> Settings:
     must fit inside the lease, or a holder could not make one call before its lease might expire."""
     if settings.backend_timeout_seconds + LEASE_SAFETY_SECONDS > settings.lock_lease_seconds:
         raise SettingsError(
-            f"SINGLETON_BACKEND_TIMEOUT_SECONDS ({settings.backend_timeout_seconds:g}) plus the lease safety margin "
-            f"({LEASE_SAFETY_SECONDS:g} s) must fit inside SINGLETON_LOCK_LEASE_SECONDS "
+            f"SINGLETON_BACKEND_TIMEOUT_SECONDS ({plain(settings.backend_timeout_seconds)}) plus the lease safety "
+            f"margin ({plain(LEASE_SAFETY_SECONDS)} s) must fit inside SINGLETON_LOCK_LEASE_SECONDS "
             f"({settings.lock_lease_seconds}); shorten the first or lengthen the second"
         )
     return settings
@@ -138,25 +171,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return check_together(
         Settings(
             orchestrators=_orchestrators(env),
-            max_input_bytes=int(
-                _number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes, 0, 64 * 1_048_576, whole=True)
-            ),
-            lock_wait_seconds=_number(
-                env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds, 0, 120, whole=False
-            ),
-            lock_lease_seconds=int(
-                _number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds, 15, 60, whole=True)
-            ),
-            backend_timeout_seconds=_number(
-                env, "SINGLETON_BACKEND_TIMEOUT_SECONDS", defaults.backend_timeout_seconds, 0.1, 60, whole=False
-            ),
-            start_attempts=int(_number(env, "SINGLETON_START_ATTEMPTS", defaults.start_attempts, 1, 10, whole=True)),
-            request_timeout_seconds=_number(
-                env, "SINGLETON_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, 1, 200, whole=False
-            ),
-            terminate_wait_seconds=_number(
-                env, "SINGLETON_TERMINATE_WAIT_SECONDS", defaults.terminate_wait_seconds, 0, 120, whole=False
-            ),
+            max_input_bytes=int(_number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes)),
+            lock_wait_seconds=_number(env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds),
+            lock_lease_seconds=int(_number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds)),
+            backend_timeout_seconds=_number(env, "SINGLETON_BACKEND_TIMEOUT_SECONDS", defaults.backend_timeout_seconds),
+            start_attempts=int(_number(env, "SINGLETON_START_ATTEMPTS", defaults.start_attempts)),
+            request_timeout_seconds=_number(env, "SINGLETON_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds),
+            terminate_wait_seconds=_number(env, "SINGLETON_TERMINATE_WAIT_SECONDS", defaults.terminate_wait_seconds),
             conflict_policy=_choice(env, "SINGLETON_CONFLICT_POLICY", ConflictPolicy, defaults.conflict_policy),
             reuse_policy=_choice(env, "SINGLETON_REUSE_POLICY", ReusePolicy, defaults.reuse_policy),
             management_links=_choice(env, "SINGLETON_MANAGEMENT_LINKS", ManagementLinks, defaults.management_links),

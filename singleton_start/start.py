@@ -10,7 +10,7 @@
    sent again. A start refused as already existing is answered by the policy, never 202. A start whose answer
    was lost is settled by reading the status, never sent again: our input showing up is 202.
 5. Release the lease once the outcome is known; a send whose effect was not seen keeps the lease until it
-   expires (Held.may_land), so that no one else starts the ID while it may still land.
+   expires (Held.keep_lease), so that no one else starts the ID while it may still land.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .clock import REAL_CLOCK
 from .command import StartCommand
 from .flights import StartsInFlight
-from .idempotency import record_for, replay_answer, starting_record
+from .idempotency import IdempotencyClaim, replay_answer, started_entry, starting_entry, with_entry
 from .outcomes import ArgumentsRefused, Outcome, Refused, Started, TerminatePending, Unavailable, Unsettled, answer_for
 from .ports import (
     Backend,
@@ -31,6 +32,7 @@ from .ports import (
     InstanceGone,
     InstanceNotFound,
     Lease,
+    LockRecord,
     Locks,
     OutcomeUnknown,
     StartOutcomeUnknown,
@@ -56,11 +58,12 @@ TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)
 
 @dataclass(frozen=True)
 class Held:
-    """What the lease holder comes to: the answer, whether a send of ours may still land (then the lease is
-    left to expire), and bounded work still to do under the lease before it is released."""
+    """What the lease holder comes to: the answer, whether the lease must be left to expire (a send of ours may
+    still land, or a key's "starting" entry counts on no one starting before the lease's end), and bounded
+    work still to do under the lease before it is released."""
 
     outcome: Outcome
-    may_land: bool = False
+    keep_lease: bool = False
     after: Coroutine[None, None, None] | None = None
 
 
@@ -75,6 +78,8 @@ class SingletonStarter:
         self.stats = StartStats()
         # Set while a send is out with no answer yet: a request cancelled then must not release its lease.
         self._unanswered = False
+        # Set once the key's "starting" entry may have been written.
+        self._recorded = False
 
     async def start(self, command: StartCommand) -> Outcome:
         deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
@@ -114,19 +119,23 @@ class SingletonStarter:
             held = await self._hold(command, lease, deadline)
             return held.outcome
         finally:
-            if held is None and not self._unanswered:
+            if held is None and not (self._unanswered or self._recorded):
                 self.locks.release(lease)  # failed or cancelled with nothing of ours in flight
-            elif held is not None and not held.may_land:
+            elif held is not None and not held.keep_lease:
                 self.locks.release(lease, first=held.after)  # in the background: the answer need not wait
 
     async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Held:
         """Decide again under the lease, terminate what the policy replaces, record the key, send the start.
         The read under the lease is what settles a lost answer: no start through the app but ours can make a
         new instance after it (a read made before the lease cannot tell ours from one that slipped in)."""
-        before = await self._read(command, self._hold_until(lease, deadline), with_input=True)
-        answer = await self._answer_without_lock(command, before, deadline)
-        if answer is None and command.idempotency is not None:
-            answer = answer_for(self._decide(before), before)  # not this key's instance: the policy answers
+        hold = self._hold_until(lease, deadline)
+        before = await self._read(command, hold, with_input=True)
+        claim, record = command.idempotency, LockRecord()
+        answer = None
+        if claim is not None:
+            record = await self.locks.read_record(self.backend.task_hub, command.instance_id, self._limit(hold))
+            answer = replay_answer(claim, record, before, command.input_value)
+        answer = answer or answer_for(self._decide(before), before)
         if answer is None and not self._may_replace(command, before):
             answer = Refused(before)
         if answer is not None:
@@ -136,26 +145,36 @@ class SingletonStarter:
             if isinstance(replaced, Held):
                 return replaced
             before = replaced
-        claim = command.idempotency
-        if claim is not None and not await self._write_record(
-            lease, starting_record(claim, self.clock.utcnow()), deadline
-        ):
-            return Held(Unavailable("the Idempotency-Key could not be recorded, so nothing was started"))
-        return await self._send_start(command, lease, before, deadline)
+        held = await self._send_start(command, lease, before, record, deadline)
+        if command.idempotency is not None and self._recorded and not isinstance(held.outcome, Started):
+            # The key's "starting" entry may be written: a retry takes an instance made before the lease's end
+            # for the key's own, so no one else may start until then.
+            return Held(held.outcome, keep_lease=True)
+        return held
 
-    async def _send_start(self, command: StartCommand, lease: Lease, before: Observed, deadline: Deadline) -> Held:
-        """Send the start; again only when it was certainly not sent; settle what may have been."""
+    async def _send_start(
+        self, command: StartCommand, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
+    ) -> Held:
+        """Send the start; again only when it was certainly not sent; settle what may have been. A keyed start
+        first records its key with the window its send can land in, which ends with the lease as it is then."""
         delays = backoff_delays()
+        recorded_until: float | None = None
         for attempt in range(1, self.settings.start_attempts + 1):
             timeout = await self._ready_to_send(lease, deadline)
             if timeout is None:
                 return Held(Unavailable("the lease could not be kept for the start, so nothing was sent"))
+            if command.idempotency is not None and recorded_until != lease.ends_at:
+                if not await self._record_starting(command.idempotency, lease, before, record, deadline):
+                    return Held(Unavailable("the Idempotency-Key could not be recorded, so nothing was started"))
+                recorded_until = lease.ends_at
+                if not lease_lasts_for_send(lease.ends_at - self.clock.now(), self.settings.landing_window_seconds):
+                    return Held(Unavailable("the lease ran low while the key was recorded, so nothing was sent"))
             try:
                 self._unanswered = True
                 self.stats.start_attempts += 1
                 await self.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
                 self._unanswered = False
-                return Held(Started(), after=self._complete_record(command, lease, deadline))
+                return Held(Started(), after=self._complete_record(command, lease, record, deadline))
             except BackendUnavailable:
                 self._unanswered = False
             except StartRefused as refusal:
@@ -164,12 +183,14 @@ class SingletonStarter:
                     return Held(ArgumentsRefused(str(refusal)))
                 return Held(self._other(await self._read(command, deadline, with_input=True)))
             except StartOutcomeUnknown:
-                return await self._settle(command, lease, before, deadline)
+                return await self._settle(command, lease, before, record, deadline)
             if attempt < self.settings.start_attempts:
                 await self.clock.sleep(min(next(delays), self._hold_until(lease, deadline).remaining()))
         return Held(Unavailable(f"the start could not be sent in {self.settings.start_attempts} tries"))
 
-    async def _settle(self, command: StartCommand, lease: Lease, before: Observed, deadline: Deadline) -> Held:
+    async def _settle(
+        self, command: StartCommand, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
+    ) -> Held:
         """Read until our start shows, while the lease is surely ours; the start is never sent again (it may
         still land, and a second send could run the same input twice)."""
         delays = backoff_delays()
@@ -188,9 +209,11 @@ class SingletonStarter:
             match settle(before, after, command.input_value):
                 case Landed():
                     self._unanswered = False
-                    return Held(Started(), after=self._complete_record(command, lease, deadline))
-                case OtherStarted(observed=observed):
-                    return Held(self._other(observed), may_land=True)
+                    return Held(Started(), after=self._complete_record(command, lease, record, deadline))
+                case OtherStarted():
+                    # Only a start outside the app can put it there under our lease, and ours may have run
+                    # (and ended) before it: nothing can be said, so the caller hears "may have run".
+                    return Held(Unsettled("another instance showed up; this request's start may have run"), True)
 
     async def _terminate_existing(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Observed | Held:
         """Terminate the active instance and wait, bounded, until it shows Terminated by this very terminate.
@@ -323,23 +346,28 @@ class SingletonStarter:
         hold = self._hold_until(lease, deadline)
         return min(self._limit(hold), hold.remaining() / 2) if hold.remaining() > 0 else None
 
-    async def _write_record(self, lease: Lease, record: dict[str, str], deadline: Deadline) -> bool:
-        """Write the key's record; False when storage refused it or time ran out."""
+    async def _record_starting(
+        self, claim: IdempotencyClaim, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
+    ) -> bool:
+        """Record the key as starting, with the lease's end as it is now on the wall clock; False on failure."""
+        self._recorded = True  # even a write whose answer is lost may have been made
+        lease_end = self.clock.utcnow() + timedelta(seconds=lease.ends_at - self.clock.now())
+        entry = starting_entry(claim, self.clock.utcnow(), lease_end, before)
+        return await self._write_record(lease, with_entry(record.metadata, claim, entry), deadline)
+
+    async def _write_record(self, lease: Lease, metadata: dict[str, str], deadline: Deadline) -> bool:
+        """Write the keys' record; False when storage refused it or time ran out."""
         try:
-            await self.locks.write_record(lease, record, self._limit(self._hold_until(lease, deadline)))
+            await self.locks.write_record(lease, metadata, self._limit(self._hold_until(lease, deadline)))
         except (StorageUnavailable, DeadlineReached):
             return False
         return True
 
-    async def _complete_record(self, command: StartCommand, lease: Lease, deadline: Deadline) -> None:
-        """Tie the key to the instance just started; when this fails the "starting" record still replays."""
+    async def _complete_record(
+        self, command: StartCommand, lease: Lease, record: LockRecord, deadline: Deadline
+    ) -> None:
+        """Mark the key's start as landed; when this fails the "starting" entry still replays by its window."""
         claim = command.idempotency
-        if claim is None:
-            return
-        try:
-            after = await self.backend.read(
-                command.instance_id, self._limit(self._hold_until(lease, deadline)), with_input=True
-            )
-        except (BackendUnavailable, DeadlineReached):
-            return
-        await self._write_record(lease, record_for(claim, after), deadline)
+        if claim is not None:
+            entry = started_entry(claim, self.clock.utcnow())
+            await self._write_record(lease, with_entry(record.metadata, claim, entry), deadline)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from singleton_start.settings import Settings, load_settings
+from singleton_start.settings import BOUNDS, Settings, load_settings
 from tests.support.worker import APP_ROOT
 
 
@@ -33,6 +33,14 @@ def test_local_settings_example_holds_every_setting_with_its_default() -> None:
     assert documented == set(re.findall(r"SINGLETON_[A-Z_]+[A-Z]", readme)) - {"SINGLETON_"}
 
 
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_readme_settings_table_gives_each_numeric_settings_range_as_the_app_checks_it(name: str) -> None:
+    rows = [line for line in (APP_ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{name}` |")]
+
+    assert len(rows) == 1
+    assert f"| {BOUNDS[name]}" in rows[0]
+
+
 def test_requirements_hold_runtime_packages_only_with_ranges() -> None:
     lines = [line for line in (APP_ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     names = {re.split(r"[<>=\[ ]", line)[0] for line in lines}
@@ -41,9 +49,20 @@ def test_requirements_hold_runtime_packages_only_with_ranges() -> None:
         "azure-functions-durable",
         "azure-storage-blob",
         "azure-identity",
+        "aiohttp",
         "opentelemetry-api",
     }
     assert all(">=" in line and "<" in line for line in lines)
+
+
+def test_readme_names_every_runtime_package_to_copy_when_reusing_the_start() -> None:
+    lines = [line for line in (APP_ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    readme = (APP_ROOT / "README.md").read_text()
+    reuse = readme[readme.index("### In another v1 app") :]
+    reuse = reuse[: reuse.index("\n#")]
+
+    for name in (re.split(r"[<>=\[ ]", line)[0] for line in lines):
+        assert f"`{name}`" in reuse
 
 
 def test_local_settings_is_ignored_and_only_the_example_is_committed() -> None:
@@ -87,5 +106,7 @@ def test_supported_python_is_stated_the_same_in_pyproject_scripts_and_readme() -
     readme = (APP_ROOT / "README.md").read_text()
     assert 'requires-python = ">=3.11"' in pyproject
     assert "MIN_PYTHON_MINOR=11\n" in setup
-    assert "Python 3.11+" in readme
+    assert "MAX_PYTHON_MINOR=13\n" in setup
+    assert "Python 3.11 to 3.13" in readme
+    assert not re.search(r"3\.99|Python 3\.11\+", readme)
     assert not re.search(r"Python 3\.10", readme)

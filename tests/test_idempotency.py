@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import poll_until, started_inputs
+from tests.support.observe import key_state, poll_until, started_inputs
 from tests.test_policies import CONFLICT_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -74,18 +74,15 @@ async def test_retry_with_the_same_key_and_body_replays_the_first_202_and_starts
     assert durable.row(instance_id)["runtimeStatus"] == "Running"
 
 
-async def test_keyed_start_records_the_key_and_the_instance_created_time_on_the_lock_blob(
-    app: StartApp, durable: DurableStandin
-) -> None:
+async def test_keyed_start_records_the_key_as_started_on_the_lock_blob(app: StartApp, durable: DurableStandin) -> None:
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 1}, headers=KEY)).status_code == 202
     await app.endpoint.locks.drain()  # the record is completed after the answer
 
     record = (await app.endpoint.locks.read_record(TASK_HUB, instance_id, 5)).metadata
 
-    assert record["idempotencykey"] == "order-42"
-    created = durable.row(instance_id)["createdTime"].replace(microsecond=0)
-    assert datetime.fromisoformat(record["createdtime"]) == created
+    assert key_state(record, "order-42") == "started"
+    assert key_state(record, "order-43") is None
 
 
 async def test_retry_with_the_same_key_after_the_instance_completed_replays_instead_of_starting_anew(
@@ -103,7 +100,7 @@ async def test_retry_with_the_same_key_after_the_instance_completed_replays_inst
     assert durable.row(instance_id)["runtimeStatus"] == "Completed"
 
 
-async def test_same_key_after_an_unkeyed_start_replaced_the_instance_gets_the_policy_answer(
+async def test_same_key_after_an_unkeyed_start_replaced_the_instance_is_replayed_and_not_started_again(
     app: StartApp, durable: DurableStandin, clock: Clock
 ) -> None:
     instance_id = new_instance_id()
@@ -114,12 +111,13 @@ async def test_same_key_after_an_unkeyed_start_replaced_the_instance_gets_the_po
 
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
-    assert retry.status_code == 409
-    assert "Idempotent-Replayed" not in retry.headers
+    # The key's start took effect once; the lock blob remembers the key past the instances that followed.
+    assert retry.status_code == 202
+    assert retry.headers["Idempotent-Replayed"] == "true"
     assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 
-async def test_same_key_after_an_unkeyed_start_replaced_the_instance_within_the_same_second_gets_the_policy_answer(
+async def test_same_key_after_an_unkeyed_start_in_the_same_second_is_replayed_and_not_started_again(
     app: StartApp, durable: DurableStandin, clock: Clock
 ) -> None:
     """The status API gives createdTime to the second, so it alone cannot tell the two instances apart."""
@@ -131,12 +129,13 @@ async def test_same_key_after_an_unkeyed_start_replaced_the_instance_within_the_
 
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
-    assert retry.status_code == 409
-    assert "Idempotent-Replayed" not in retry.headers
+    # The key's start took effect once; the lock blob remembers the key past the instances that followed.
+    assert retry.status_code == 202
+    assert retry.headers["Idempotent-Replayed"] == "true"
     assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 
-async def test_same_key_after_another_keyed_start_replaced_the_instance_gets_the_policy_answer(
+async def test_same_key_after_another_keyed_start_replaced_the_instance_is_replayed_and_not_started_again(
     app: StartApp, durable: DurableStandin
 ) -> None:
     instance_id = new_instance_id()
@@ -146,8 +145,8 @@ async def test_same_key_after_another_keyed_start_replaced_the_instance_gets_the
 
     retry = await app.post(instance_id, {"n": 1}, headers=KEY)
 
-    assert retry.status_code == 409
-    assert body_of(retry)["error"] == "conflict"
+    assert retry.status_code == 202
+    assert retry.headers["Idempotent-Replayed"] == "true"
     assert started_inputs(durable, instance_id) == [{"n": 1}, {"n": 2}]
 
 

@@ -9,10 +9,11 @@ import pytest
 from aiohttp import web
 from azure.storage.blob.aio import BlobLeaseClient
 
+from singleton_start.idempotency import entry_name
 from singleton_start.lock import lock_blob_name
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
-from tests.support.observe import lease_state, poll_until, started_inputs
+from tests.support.observe import key_state, lease_state, poll_until, started_inputs
 from tests.support.storage_proxy import StorageProxy, is_lease_release, is_metadata_write
 from tests.test_idempotency import KEY, assert_replayed
 from tests.test_policies import CONFLICT_POLICIES
@@ -43,7 +44,7 @@ async def test_keyed_retry_gets_the_replay_when_the_record_could_not_be_complete
 
     assert first_response.status_code == 202
     assert_replayed(retry, first_response)
-    assert record["state"] == "starting"
+    assert key_state(record, KEY["Idempotency-Key"]) == "starting"
     assert durable.calls["start"] == 1
     assert durable.calls["terminate"] == 0
     assert started_inputs(durable, instance_id) == [{"n": 1}]
@@ -62,8 +63,10 @@ async def test_keyed_request_whose_record_cannot_be_written_starts_nothing_and_g
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert durable.calls["start"] == 0
-    await app.endpoint.locks.drain()  # the release goes on after the answer
-    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
+    # A write whose answer failed may still have been made: its "starting" entry counts on no one starting
+    # before the lease ends, so the lease is left to expire.
+    await app.endpoint.locks.drain()
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "leased"
 
 
 async def test_keyed_start_whose_status_cannot_be_read_after_it_is_still_202_and_replays(
@@ -93,7 +96,9 @@ async def test_keyed_start_whose_status_cannot_be_read_after_it_is_still_202_and
 
 
 def is_record_completion(request: web.Request) -> bool:
-    return is_metadata_write(request) and request.headers.get("x-ms-meta-state") == "started"
+    """The write that marks the key's entry started (the entries are written whole, as metadata)."""
+    entry = request.headers.get("x-ms-meta-" + entry_name(KEY["Idempotency-Key"]), "")
+    return is_metadata_write(request) and entry.startswith("started;")
 
 
 async def test_keyed_start_answers_before_its_record_is_completed_and_completes_it_before_the_release(
@@ -113,7 +118,7 @@ async def test_keyed_start_answers_before_its_record_is_completed_and_completes_
     record = (await lock_blob.get_blob_properties()).metadata
 
     assert response.status_code == 202
-    assert record_at_answer["state"] == "starting"
-    assert record["state"] == "started"
+    assert key_state(record_at_answer, KEY["Idempotency-Key"]) == "starting"
+    assert key_state(record, KEY["Idempotency-Key"]) == "started"
     assert completion.seen[0] < release.seen[0]
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"

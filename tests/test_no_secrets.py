@@ -93,7 +93,7 @@ async def test_no_secret_in_any_answer_or_log_line_of_any_outcome(
         "key reused": await caller.post(keyed_id, b'{"n": 2}', headers={"Idempotency-Key": "key-1"}),
         "broken binding": await caller.post(new_instance_id(), starter="{}"),
     }
-    durable.inject_fault("status", "error", times=2)
+    durable.inject_fault("status", "error", times=10)  # every read of the request fails
     outcomes["backend down"] = await caller.post(new_instance_id())
 
     # Storage that refuses connections, addressed with the real account key.

@@ -116,6 +116,12 @@ async def test_invalid_instance_id_through_the_runtime_answers_400_like_the_work
     assert sum(durable.calls.values()) == 0
 
 
+@pytest.fixture(autouse=True)
+def lock_storage(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker loader's terminate and event routes take the per-ID lease in the app's storage."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+
+
 async def manage(
     runtime: FunctionRuntime, durable: DurableStandin, name: str, instance_id: str, **route: str
 ) -> HttpAnswer:

@@ -147,3 +147,27 @@ def test_bad_link_settings_fail_naming_the_setting_and_the_allowed_values(name: 
         load_settings({name: value})
     assert name in str(raised.value)
     assert fragment in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_allowlist_is_refused_naming_the_setting_rather_than_falling_back_to_the_sample(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"SINGLETON_ORCHESTRATORS": value})
+
+    assert "SINGLETON_ORCHESTRATORS must name at least one orchestrator" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SINGLETON_MAX_INPUT_BYTES", "abc", "a whole number from 0 to 67108864, got 'abc'"),
+        ("SINGLETON_MAX_INPUT_BYTES", "67108865", "a whole number from 0 to 67108864, got '67108865'"),
+        ("SINGLETON_BACKEND_TIMEOUT_SECONDS", "0", "a number from 0.1 to 60, got '0'"),
+        ("SINGLETON_REQUEST_TIMEOUT_SECONDS", "1e9", "a number from 1 to 200, got '1e9'"),
+    ],
+)
+def test_range_errors_show_plain_numbers(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({name: value})
+
+    assert str(raised.value) == f"{name} must be {message}"

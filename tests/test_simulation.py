@@ -273,7 +273,7 @@ def test_without_a_worker_a_started_instance_stays_pending_with_its_execution_st
 def test_a_terminate_reaches_a_suspended_execution_and_leaves_its_reason_as_the_output() -> None:
     clock, model = world()
     model.put_instance(ID, "SingletonOrchestrator", "Suspended", None, output="was")
-    model.send_command(Message("terminate", ID, "t", clock.now(), data="stop"))
+    model.send_command(Message("terminate", ID, "t", clock.now(), reason="stop"))
     clock.run()
     row = model.rows[ID]
     assert (row.status, row.output) == ("Terminated", "stop")

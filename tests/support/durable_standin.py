@@ -415,7 +415,9 @@ class DurableStandin:
         if self.storage_op_seconds > 0:
             await asyncio.sleep(self.storage_op_seconds)
 
-    def _command(self, kind: str, instance_id: str, *, data: Any = None, event_name: str | None = None) -> None:
+    def _command(
+        self, kind: str, instance_id: str, *, reason: Any = None, data: Any = None, event_name: str | None = None
+    ) -> None:
         """Queue a management message, with no execution ID, for the instance the handler read."""
         row = self.world.rows.get(instance_id)
         now = self._clock.now()
@@ -428,6 +430,7 @@ class DurableStandin:
                 decided_at=now,
                 addressed=None if row is None else row.execution_id,
                 addressed_name=None if row is None else row.name,
+                reason=reason,
                 data=data,
                 event_name=event_name,
             )
@@ -739,7 +742,7 @@ class DurableStandin:
             return self._empty(refused)
         reason = self._parse_jtoken(self._query(request).get("reason"))
         await self._storage_op("terminate")
-        self._command("terminate", instance_id, data=reason)
+        self._command("terminate", instance_id, reason=reason)
         return self._empty(202)
 
     async def _handle_suspend(self, instance_id: str, *, suspend: bool) -> web.StreamResponse:

@@ -6,12 +6,13 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import azure.functions as func
 from azure.storage.blob.aio import ContainerClient
 
+from singleton_start.idempotency import KeyEntry, entry_name
 from singleton_start.lock import lock_blob_name
 from tests.support.durable_standin import DurableStandin
 
@@ -85,3 +86,10 @@ async def poll_until(condition: Callable[[], bool | Awaitable[bool]], seconds: f
             return
         assert time.monotonic() < deadline, "the condition did not hold in time"
         await asyncio.sleep(0.01)
+
+
+def key_state(metadata: Mapping[str, str], key: str) -> str | None:
+    """The state of an Idempotency-Key's entry on the lock blob ("starting", "started"), or None."""
+    raw = metadata.get(entry_name(key))
+    entry = KeyEntry.decode(raw) if raw is not None else None
+    return None if entry is None else entry.state

@@ -1,0 +1,104 @@
+"""The Idempotency-Key entries on the lock blob and the pure replay decision: a key whose start may have run
+is never started again, and a replay is answered only for the key's own start."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from singleton_start.idempotency import (
+    MAX_KEYS,
+    IdempotencyClaim,
+    KeyEntry,
+    entries,
+    entry_name,
+    replay_answer,
+    request_digest,
+    started_entry,
+    starting_entry,
+    with_entry,
+)
+from singleton_start.outcomes import KeyReused, Refused, Started
+from singleton_start.ports import LockRecord
+from singleton_start.status import MISSING, InstanceState, Observed
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+OURS = {"n": 1}
+CLAIM = IdempotencyClaim("order-42", request_digest("SingletonOrchestrator", b'{"n": 1}'))
+
+
+def instance(created: datetime, stored_input: str = '{"n": 1}', status: str = "Running") -> Observed:
+    state = InstanceState.ACTIVE if status == "Running" else InstanceState.ENDED
+    return Observed(state, status, created, input=stored_input)
+
+
+def record(*written: tuple[IdempotencyClaim, KeyEntry]) -> LockRecord:
+    metadata: dict[str, str] = {}
+    for claim, entry in written:
+        metadata = with_entry(metadata, claim, entry)
+    return LockRecord(metadata, T0 - timedelta(days=1))
+
+
+def starting(before: Observed = MISSING) -> KeyEntry:
+    """A start recorded at T0 on a lease that ends 30 s later."""
+    return starting_entry(CLAIM, T0, T0 + timedelta(seconds=30), before)
+
+
+def test_a_started_key_replays_even_after_other_starts_replaced_its_instance() -> None:
+    """Simulation seed 627: an unkeyed start replaced the key's instance, and the retry ran the key again."""
+    replaced = instance(T0 + timedelta(minutes=5), '{"n": 3}', "Completed")
+    assert replay_answer(CLAIM, record((CLAIM, started_entry(CLAIM, T0))), replaced, OURS) == Started(replayed=True)
+
+
+def test_another_key_is_a_new_request_and_the_same_key_with_another_body_is_reuse() -> None:
+    other = IdempotencyClaim("order-43", CLAIM.request_digest)
+    changed = IdempotencyClaim("order-42", request_digest("SingletonOrchestrator", b'{"n": 2}'))
+    lock = record((CLAIM, started_entry(CLAIM, T0)))
+    assert replay_answer(other, lock, instance(T0), OURS) is None
+    assert replay_answer(changed, lock, instance(T0), {"n": 2}) == KeyReused()
+
+
+def test_a_starting_key_replays_the_instance_made_in_its_window_with_its_input() -> None:
+    landed = instance(T0 + timedelta(seconds=12))
+    assert replay_answer(CLAIM, record((CLAIM, starting())), landed, OURS) == Started(replayed=True)
+
+
+def test_a_starting_key_whose_start_never_landed_may_start() -> None:
+    before = instance(T0 - timedelta(hours=1), '{"n": 0}', "Completed")
+    assert replay_answer(CLAIM, record((CLAIM, starting(before))), before, OURS) is None
+    assert replay_answer(CLAIM, record((CLAIM, starting())), MISSING, OURS) is None
+
+
+def test_a_starting_key_is_never_started_again_once_another_instance_came_after_its_window() -> None:
+    """Whether the key's start ran before that instance cannot be told any more: refused, not started."""
+    later = instance(T0 + timedelta(seconds=31), '{"n": 1}', "Completed")
+    assert replay_answer(CLAIM, record((CLAIM, starting())), later, OURS) == Refused(later)
+
+
+def test_an_instance_in_the_window_with_another_input_is_not_the_keys() -> None:
+    other = instance(T0 + timedelta(seconds=5), '{"n": 9}')
+    assert replay_answer(CLAIM, record((CLAIM, starting())), other, OURS) == Refused(other)
+
+
+def test_a_lock_blob_younger_than_the_instance_with_no_key_may_have_lost_the_record() -> None:
+    created = instance(T0)
+    lost = LockRecord({}, T0 + timedelta(minutes=1))
+    assert replay_answer(CLAIM, lost, created, OURS) == Refused(created)
+    assert replay_answer(CLAIM, lost, instance(T0, '{"n": 2}'), OURS) is None
+    assert replay_answer(CLAIM, LockRecord({}, T0 - timedelta(minutes=1)), created, OURS) is None
+
+
+def test_the_record_keeps_the_newest_keys_and_drops_the_oldest() -> None:
+    metadata: dict[str, str] = {}
+    claims = [IdempotencyClaim(f"key-{n}", CLAIM.request_digest) for n in range(MAX_KEYS + 3)]
+    for n, claim in enumerate(claims):
+        metadata = with_entry(metadata, claim, started_entry(claim, T0 + timedelta(seconds=n)))
+    assert len(entries(metadata)) == MAX_KEYS
+    assert entry_name("key-0") not in metadata
+    assert entry_name(f"key-{MAX_KEYS + 2}") in metadata
+    assert sum(len(name) + len(value) for name, value in metadata.items()) < 8 * 1024
+
+
+def test_an_entry_reads_back_as_written_and_a_broken_one_as_none() -> None:
+    entry = starting(instance(T0))
+    assert KeyEntry.decode(entry.encode()) == entry
+    assert KeyEntry.decode("not an entry") is None
