@@ -2,12 +2,15 @@
 
 It is state plus events on a `Scheduler` (anything with `now()` and `at(when, callback)`), with no asyncio in
 it, so that the simulator and an HTTP stand-in can share one statement of what the backend does. Calls come
-in as wire requests (a status code and a JSON body come back, or nothing) and are answered through callbacks.
+in as wire requests (a status code and a JSON body come back, or nothing) and are answered through callbacks;
+an HTTP server that does its own wire drives the same steps directly (`create_read`, `create_enqueue`,
+`create_write`, `command_refusal`, `send_command`, `purge`).
 
 Written from these sources (behaviour, not code):
 
 - Azure/azure-functions-durable-extension `HttpApiHandler` (HandleStartOrchestratorRequestAsync,
-  HandleGetStatusRequestAsync, HandleTerminateInstanceRequestAsync, HandleRaiseEventRequestAsync) and
+  HandleGetStatusRequestAsync, HandleTerminateInstanceRequestAsync, HandleRaiseEventRequestAsync,
+  HandleSuspendInstanceRequestAsync, HandleResumeInstanceRequestAsync, HandleDeleteHistoryByIdRequestAsync) and
   `DurableClient` (StartNewAsync with `OverridableStates.NonRunningStates`): the status codes of each route,
   the status read before a terminate or an event (404 none, 410 ended, else 202 once queued), and 409 for a
   start refused as already existing (older releases: the catch-all 500 with
@@ -44,7 +47,10 @@ from typing import Any, Protocol
 
 # OverridableStates.NonRunningStates: the statuses a start is refused over (ToDedupeStatuses).
 DEDUPE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
-ACTIVE_STATUSES = frozenset({"Running", "Pending"})
+# HttpApiHandler.IsCompletedStatus: terminate, events, suspend and resume answer 410 for these.
+ENDED_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+# What each management message needs the current execution to be in to act on it (suspend and resume only).
+SUSPENDABLE = frozenset({"Running", "Pending", "ContinuedAsNew"})
 ALREADY_EXISTS = "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 # A step of the extension's own work (one storage round trip): reads, enqueues and writes interleave at this scale.
 STEP_SECONDS = (0.001, 0.02)
@@ -116,6 +122,7 @@ class Faults:
     blob_deletion: float = 0.0  # a lifecycle rule deletes the lock blob once it has no active lease
     slow_writes: float = 0.0  # a start's tracking write comes up to 2 s after its read (a slow table)
     queue_delay: tuple[float, float] = (0.005, 0.5)  # a control-queue message's delivery delay
+    starts_run: bool = True  # False: no worker runs orchestrations; an ExecutionStarted stays queued (row Pending)
     run_time: tuple[float, float] = (0.5, 20.0)  # how long an instance runs before it ends by itself
     failure: float = 0.2  # share of instances that end Failed rather than Completed
 
@@ -150,7 +157,7 @@ class Execution:
     execution_id: str
     instance_id: str
     name: str
-    input: str | None
+    input: Any  # as the tracking row keeps it: the JSON the start carried
     tag: str
     created_at: float
     status: str = "Pending"
@@ -162,17 +169,18 @@ class Execution:
 
 @dataclass
 class Row:
-    """The instance's tracking-table row: the current execution's status, with an ETag."""
+    """The instance's tracking-table row: the current execution's status, output and custom status, with an ETag."""
 
     execution_id: str
     name: str
-    input: str | None
+    input: Any
     status: str
     created_at: float
     updated_at: float
     etag: int
     # What the execution ended with: a terminate's reason (the status API's output), else None.
-    output: str | None = None
+    output: Any = None
+    custom_status: Any = None
 
 
 @dataclass
@@ -181,7 +189,7 @@ class Message:
     `addressed`: the sender's last status read before it sent the command (when the command was decided, and
     which execution it saw)."""
 
-    kind: str  # "start", "terminate", "event"
+    kind: str  # "start", "terminate", "event", "suspend", "resume"
     instance_id: str
     tag: str
     sent_at: float
@@ -190,9 +198,11 @@ class Message:
     addressed: str | None = None
     addressed_name: str | None = None
     route: str | None = None  # the orchestrator a management route named
-    reason: str | None = None  # a terminate's reason, which becomes the terminated instance's output
+    reason: Any = None  # a terminate's reason, which becomes the terminated instance's output
     delivered_at: float | None = None
     hit: str | None = None  # the execution it reached, None when discarded
+    data: Any = None  # an event's data
+    event_name: str | None = None
 
 
 @dataclass
@@ -215,6 +225,18 @@ class LeaseRecord:
     lease_id: str
     tag: str
     granted_at: float
+
+
+@dataclass
+class Create:
+    """One start going through CreateTaskOrchestrationAsync: what its status read saw and what it queued."""
+
+    tag: str
+    instance_id: str
+    name: str
+    input: Any
+    etag: int | None = None
+    execution_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +273,7 @@ class World:
         self._streams: dict[str, random.Random] = {}
         self._pending_writes: set[str] = set()
         self._next_execution = 0
+        self._etag = 0
         outage = random.Random(f"{seed}/outage")
         begins = outage.uniform(0.0, 30.0)
         self._outage = (begins, begins + outage.uniform(5.0, 40.0)) if outage.random() < faults.storage_outage else None
@@ -266,6 +289,11 @@ class World:
 
     def log(self, who: str, what: str) -> None:
         self.timeline.append((self.clock.now(), who, what))
+
+    def _new_etag(self) -> int:
+        """A fresh ETag for every write, as Azure Tables gives: a row deleted and made again never reuses one."""
+        self._etag += 1
+        return self._etag
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
         self.clock.at(self.clock.now() + delay, callback)
@@ -354,11 +382,8 @@ class World:
             if throws_after == 0:
                 answer(Answer(500))
                 return
-            row = self.rows.get(instance_id)
-            etag = row.etag if row else None
-            if row is not None and row.status in DEDUPE_STATUSES:
-                self.coverage["already_exists"] += 1
-                self.log("extension", f"{tag}'s start refused: {instance_id} is {row.status}")
+            create = Create(tag, instance_id, name, text)
+            if self.create_read(create) is not None:
                 if rng.random() < self.faults.already_exists_500:
                     answer(Answer(500, {"ExceptionType": ALREADY_EXISTS, "ExceptionMessage": "already exists"}))
                 else:
@@ -367,40 +392,78 @@ class World:
             if throws_after == 1:
                 answer(Answer(500))
                 return
-            self._next_execution += 1
-            execution_id = f"e{self._next_execution}"
-            message = Message("start", instance_id, tag, self.clock.now(), execution_id=execution_id)
-            self._pending_writes.add(execution_id)
-            self.log("extension", f"{tag}'s start queued as {execution_id} (input {text})")
-            self._enqueue(message, lambda: self._deliver_start(message, name, text))
-
+            self.create_enqueue(create)
             if throws_after == 2:
                 # Thrown after the enqueue, before the tracking write: the queued ExecutionStarted will find no row.
-                self._pending_writes.discard(execution_id)
+                self.create_abandon(create)
                 answer(Answer(500))
                 return
 
             def write() -> None:
-                self._pending_writes.discard(execution_id)
-                current = self.rows.get(instance_id)
-                if (current.etag if current else None) != etag:
-                    self.coverage["etag_race_lost"] += 1
-                    if current is not None and self.executions[current.execution_id].tag == OUTSIDE_TAG:
-                        self.foreign_raced.add(tag)
-                    self.log("extension", f"{tag}'s tracking write for {execution_id} lost the ETag race; answered 202")
-                else:
-                    self._write_row(
-                        instance_id, Execution(execution_id, instance_id, name, text, tag, self.clock.now())
-                    )
-                answer(Answer(500) if throws_after == 3 else Answer(202, {"id": instance_id}))
+                written = self.create_write(create)
+                answer(Answer(500) if throws_after == 3 or written is None else Answer(202, {"id": instance_id}))
 
             slow = rng.random() < self.faults.slow_writes
             self._later(rng.uniform(*(SLOW_STEP_SECONDS if slow else STEP_SECONDS)), write)
 
         self._exchange(tag, "start", process, reply)
 
+    # The create path's steps, each one storage call, for whoever drives them (the simulator's wire, an HTTP
+    # server) to interleave with other work as the extension's awaits do.
+
+    def create_read(self, create: Create) -> Row | None:
+        """The status read and the dedupe: the row that refuses the start, or None (its ETag kept for the write)."""
+        row = self.rows.get(create.instance_id)
+        create.etag = row.etag if row else None
+        if row is not None and row.status in DEDUPE_STATUSES:
+            self.coverage["already_exists"] += 1
+            self.log("extension", f"{create.tag}'s start refused: {create.instance_id} is {row.status}")
+            return row
+        return None
+
+    def create_enqueue(self, create: Create) -> Message:
+        """ExecutionStarted with a new execution ID, queued before the tracking row is written."""
+        execution_id = create.execution_id = self._new_execution_id()
+        message = Message("start", create.instance_id, create.tag, self.clock.now(), execution_id=execution_id)
+        self._pending_writes.add(execution_id)
+        self.log("extension", f"{create.tag}'s start queued as {execution_id} (input {create.input})")
+        if self.faults.starts_run:
+            self._enqueue(message, lambda: self._deliver_start(message, create.name, create.input))
+        else:
+            self.messages.append(message)
+        return message
+
+    def create_abandon(self, create: Create) -> None:
+        """The handler threw between the enqueue and the write: the queued ExecutionStarted will find no row."""
+        assert create.execution_id is not None
+        self._pending_writes.discard(create.execution_id)
+
+    def create_write(self, create: Create) -> bool | None:
+        """SetNewExecutionAsync: insert, or replace conditioned on the read's ETag. True: written; False: the
+        condition failed, swallowed (the start is still answered 202); None: the row the read saw was deleted
+        since, and the replace's 404 is thrown."""
+        execution_id = create.execution_id
+        assert execution_id is not None
+        self._pending_writes.discard(execution_id)
+        current = self.rows.get(create.instance_id)
+        if current is None and create.etag is not None:
+            self.log("extension", f"{create.tag}'s tracking write for {execution_id} found the row deleted")
+            return None
+        if (current.etag if current else None) != create.etag:
+            self.coverage["etag_race_lost"] += 1
+            if current is not None and self.executions[current.execution_id].tag == OUTSIDE_TAG:
+                self.foreign_raced.add(create.tag)
+            self.log("extension", f"{create.tag}'s tracking write for {execution_id} lost the ETag race; answered 202")
+            return False
+        execution = Execution(execution_id, create.instance_id, create.name, create.input, create.tag, self.clock.now())
+        self._write_row(create.instance_id, execution)
+        return True
+
+    def _new_execution_id(self) -> str:
+        self._next_execution += 1
+        return f"e{self._next_execution}"
+
     def _write_row(self, instance_id: str, execution: Execution) -> None:
-        previous = self.rows.get(instance_id)
         self.executions[execution.execution_id] = execution
         self.rows[instance_id] = Row(
             execution.execution_id,
@@ -409,7 +472,7 @@ class World:
             "Pending",
             execution.created_at,
             execution.created_at,
-            (previous.etag + 1) if previous else 1,
+            self._new_etag(),
         )
         self.log("extension", f"row of {instance_id} -> {execution.execution_id} Pending ({execution.tag})")
 
@@ -430,21 +493,87 @@ class World:
             if self.stream(tag).random() < self.faults.empty_500:
                 answer(Answer(500))
                 return
-            row = self.rows.get(instance_id)
-            if row is None:
-                answer(Answer(404))
-                return
-            if row.status not in DEDUPE_STATUSES:
-                answer(Answer(410))
+            refused = self.command_refusal(instance_id)
+            if refused is not None:
+                answer(Answer(refused))
                 return
             message = Message(
                 kind, instance_id, tag, self.clock.now(), None, decided_at, addressed, addressed_name, route, reason
             )
-            self.log("extension", f"{tag}'s {kind} queued for {instance_id} (saw {addressed})")
-            self._enqueue(message, lambda: self._deliver_command(message))
+            self.send_command(message)
             answer(Answer(202))
 
         self._exchange(tag, kind, process, reply)
+
+    def command_refusal(self, instance_id: str) -> int | None:
+        """The status read a management route makes before it queues anything: 404 none, 410 ended, else None."""
+        row = self.rows.get(instance_id)
+        if row is None:
+            return 404
+        if row.status in ENDED_STATUSES:
+            return 410
+        return None
+
+    def send_command(self, message: Message) -> None:
+        """TerminateAsync, RaiseEventAsync, SuspendAsync, ResumeAsync: one control-queue message with no execution
+        ID, for whatever execution is current when it is delivered."""
+        self.log(
+            "extension", f"{message.tag}'s {message.kind} queued for {message.instance_id} (saw {message.addressed})"
+        )
+        self._enqueue(message, lambda: self._deliver_command(message))
+
+    def purge(self, instance_id: str) -> bool:
+        """HandleDeleteHistoryByIdRequestAsync / PurgeInstanceHistoryAsync: the row goes, whatever its status;
+        False when there was none. Queued messages stay, and find no current execution."""
+        if self.rows.pop(instance_id, None) is None:
+            return False
+        self.log("extension", f"{instance_id} purged")
+        return True
+
+    def put_instance(
+        self,
+        instance_id: str,
+        name: str,
+        status: str,
+        orchestrator_input: Any,
+        *,
+        tag: str = OUTSIDE_TAG,
+        output: Any = None,
+        custom_status: Any = None,
+        created_at: float | None = None,
+    ) -> Row:
+        """A row written outside the create path (an earlier run, another worker): a new execution in `status`,
+        with nothing queued and no end of its own scheduled."""
+        execution = Execution(
+            self._new_execution_id(),
+            instance_id,
+            name,
+            orchestrator_input,
+            tag,
+            self.clock.now() if created_at is None else created_at,
+        )
+        self._write_row(instance_id, execution)
+        row = self.rows[instance_id]
+        row.output, row.custom_status = output, custom_status
+        self.move_instance(instance_id, status)
+        row.updated_at = self.clock.now()
+        return row
+
+    def move_instance(self, instance_id: str, status: str, *, output: Any = None, custom_status: Any = None) -> None:
+        """The orchestration worker moves the current execution to `status` (output and custom status kept unless
+        given). KeyError when there is no instance."""
+        row = self.rows[instance_id]
+        execution = self.executions[row.execution_id]
+        execution.status = status
+        if status == "Running" and execution.ran_at is None:
+            execution.ran_at = self.clock.now()
+        if status in ENDED_STATUSES:
+            execution.ended_at = self.clock.now()
+        self._set_row_status(instance_id, status)
+        if output is not None:
+            row.output = output
+        if custom_status is not None:
+            row.custom_status = custom_status
 
     # -- the control queue and the instances ----------------------------------------------------------------
 
@@ -452,7 +581,7 @@ class World:
         self.messages.append(message)
         self._later(self.stream(message.tag).uniform(*self.faults.queue_delay), deliver)
 
-    def _deliver_start(self, message: Message, name: str, text: str | None) -> None:
+    def _deliver_start(self, message: Message, name: str, text: Any) -> None:
         execution_id = message.execution_id
         assert execution_id is not None
         row = self.rows.get(message.instance_id)
@@ -478,7 +607,7 @@ class World:
     def _deliver_command(self, message: Message) -> None:
         message.delivered_at = self.clock.now()
         row = self.rows.get(message.instance_id)
-        if row is None or row.status not in ACTIVE_STATUSES:
+        if row is None or row.status not in DEDUPE_STATUSES:
             self.coverage[f"{message.kind}_discarded"] += 1
             self.log("queue", f"{message.tag}'s {message.kind} discarded: no current execution")
             if message.addressed is not None:
@@ -492,6 +621,14 @@ class World:
             execution.events.append(message)
             self.log("queue", f"{message.tag}'s event reached {execution.execution_id} ({execution.tag})")
             return
+        if message.kind in ("suspend", "resume"):
+            # TaskOrchestrationDispatcher: ExecutionSuspended acts on a running execution, ExecutionResumed on a
+            # suspended one; either is a no-op otherwise.
+            wanted, status = (SUSPENDABLE, "Suspended") if message.kind == "suspend" else ({"Suspended"}, "Running")
+            if execution.status in wanted:
+                self.log("queue", f"{message.tag}'s {message.kind} reached {execution.execution_id}")
+                self.move_instance(message.instance_id, status)
+            return
         self._end(execution, "Terminated", message)
 
     def _end_by_itself(self, execution: Execution, status: str) -> None:
@@ -502,14 +639,14 @@ class World:
         execution.status, execution.ended_at, execution.ended_by = status, self.clock.now(), by
         cause = f"by {by.tag}'s terminate" if by else "by itself"
         self.log("instance", f"{execution.execution_id} ({execution.tag}) ended {status} {cause}")
-        self._set_row_status(execution.instance_id, status)
-        row = self.rows[execution.instance_id]
-        if row.execution_id == execution.execution_id:
+        row = self.rows.get(execution.instance_id)
+        if row is not None and row.execution_id == execution.execution_id:
+            self._set_row_status(execution.instance_id, status)
             row.output = by.reason if by is not None else None
 
     def _set_row_status(self, instance_id: str, status: str) -> None:
         row = self.rows[instance_id]
-        row.status, row.updated_at, row.etag = status, self.clock.now(), row.etag + 1
+        row.status, row.updated_at, row.etag = status, self.clock.now(), self._new_etag()
 
     def seed_instance(self, instance_id: str, name: str, status: str) -> None:
         """An instance that was there before the run, started outside the app."""
@@ -530,8 +667,7 @@ class World:
         if row is not None and row.status in DEDUPE_STATUSES:
             return
         self.coverage["outside_start"] += 1
-        self._next_execution += 1
-        execution_id = f"e{self._next_execution}"
+        execution_id = self._new_execution_id()
         execution = Execution(execution_id, instance_id, name, json.dumps("outside"), OUTSIDE_TAG, self.clock.now())
         self._write_row(instance_id, execution)
         message = Message("start", instance_id, OUTSIDE_TAG, self.clock.now(), execution_id=execution_id)

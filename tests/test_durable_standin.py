@@ -727,3 +727,84 @@ async def test_storage_op_cost_is_charged_three_times_on_a_start(
     await client.start_new(ORCH, "slow", None)
 
     assert time.monotonic() - started >= 0.3
+
+
+# --------------------------------------------------------------------------- the control queue
+
+
+@pytest.mark.asyncio
+async def test_a_queued_terminate_hits_the_execution_current_when_it_is_processed(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    """The terminate message carries no execution ID: when the instance it was sent for ends by itself while it
+    waits in the queue and another start takes the ID, the terminate ends the new execution."""
+    standin.queue_delay_seconds = 0.3
+    standin.add_instance("q", ORCH, "Running", "old")
+    old = standin.row("q")["executionId"]
+
+    await client.terminate("q", "stop the old one")
+    assert standin.row("q")["runtimeStatus"] == "Running"  # queued, not yet processed
+    standin.set_status("q", "Completed")  # the old execution ends by itself meanwhile
+    await client.start_new(ORCH, "q", "new")
+    new = standin.row("q")["executionId"]
+    assert new != old and standin.row("q")["runtimeStatus"] == "Pending"
+
+    await poll_until(lambda: standin.row("q")["runtimeStatus"] != "Pending", seconds=5)
+    row = standin.row("q")
+    assert (row["executionId"], row["runtimeStatus"], row["output"]) == (new, "Terminated", "stop the old one")
+
+
+@pytest.mark.asyncio
+async def test_a_queued_event_for_an_instance_that_ended_meanwhile_is_discarded(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.queue_delay_seconds = 0.2
+    standin.add_instance("e", ORCH, "Running")
+
+    await client.raise_event("e", "Approval", True)
+    standin.set_status("e", "Completed")
+
+    (event,) = [message for message in standin.world.messages if message.kind == "event"]
+    await poll_until(lambda: event.delivered_at is not None, seconds=5)
+    assert event.hit is None and standin.raised_events == [("e", "Approval", "true")]
+
+
+@pytest.mark.asyncio
+async def test_with_run_seconds_a_started_instance_is_picked_up_and_completes_by_itself(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.run_seconds = 0.2
+    await client.start_new(ORCH, "r", 1)
+    assert standin.row("r")["runtimeStatus"] == "Running"
+
+    await poll_until(lambda: standin.row("r")["runtimeStatus"] == "Completed", seconds=5)
+    standin.reset()
+    assert standin.run_seconds is None and standin.queue_delay_seconds == 0
+
+
+@pytest.mark.asyncio
+async def test_suspend_and_resume_move_the_current_execution(
+    standin: DurableStandin, client: DurableOrchestrationClient
+) -> None:
+    standin.add_instance("s", ORCH, "Running")
+    await client.suspend("s", "pause")
+    assert standin.row("s")["runtimeStatus"] == "Suspended"
+    with pytest.raises(Exception, match="unexpected status code 500"):
+        await client.suspend("s", "again")
+    await client.resume("s", "go on")
+    assert standin.row("s")["runtimeStatus"] == "Running"
+
+
+@pytest.mark.asyncio
+async def test_a_start_whose_read_row_is_purged_before_its_write_fails_with_500(standin: DurableStandin) -> None:
+    """SetNewExecutionAsync replaces the row its read saw; once that row is deleted the replace's 404 is thrown."""
+    standin.add_instance("p", ORCH, "Completed")
+    standin.race_window_seconds = 0.3
+    start = asyncio.create_task(raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/p", body="x"))
+    await poll_until(lambda: bool(standin.enqueued_starts))
+    code, _, _ = await raw("DELETE", f"{standin.rpc_base_url}instances/p")
+    assert code == 200
+
+    status, _, body = await start
+    assert status == 500 and "does not exist" in json.loads(body)["ExceptionMessage"]
+    assert standin.instance("p") is None and standin.effective_starts == []

@@ -14,7 +14,7 @@ import pytest
 from simulation.__main__ import main
 from simulation.invariants import Violation
 from simulation.loop import Stuck, VirtualLoop
-from simulation.model import Answer, EventQueue, Faults, World
+from simulation.model import Answer, Create, EventQueue, Faults, Message, World
 from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
 
@@ -235,3 +235,74 @@ def test_simulate_prints_figures_and_ends_with_the_summary_line(
     assert summary["runs"] == 30 and code == (1 if summary["violations"] else 0)
     assert printed[0].startswith("runs per second: ")
     assert summary["coverage"]["keyed_retry"] > 0 and "lease_expired_under_holder" in summary["coverage"]
+
+
+def test_a_create_whose_read_row_was_purged_before_its_write_is_thrown_and_its_start_dropped() -> None:
+    clock, model = world(run_time=(1.0, 1.0))
+    model.put_instance(ID, "SingletonOrchestrator", "Completed", "old")
+    create = Create("a", ID, "SingletonOrchestrator", "new")
+    assert model.create_read(create) is None
+    model.create_enqueue(create)
+    assert model.purge(ID) and not model.purge(ID)
+    assert model.create_write(create) is None
+    clock.run()
+    assert ID not in model.rows and model.coverage["stale_start_dropped"] == 1
+
+
+def test_a_row_made_again_after_a_purge_never_reuses_an_etag_so_a_stale_create_loses() -> None:
+    _, model = world()
+    model.put_instance(ID, "SingletonOrchestrator", "Completed", "first")
+    create = Create("a", ID, "SingletonOrchestrator", "new")
+    model.create_read(create)
+    model.purge(ID)
+    model.put_instance(ID, "SingletonOrchestrator", "Completed", "second")
+    model.create_enqueue(create)
+    assert model.create_write(create) is False
+    assert model.rows[ID].input == "second"
+
+
+def test_without_a_worker_a_started_instance_stays_pending_with_its_execution_started_queued() -> None:
+    clock, model = world(starts_run=False)
+    answers = Answers()
+    model.start("a", ID, "SingletonOrchestrator", {"order": 1}, answers.to("a"))
+    clock.run()
+    (start,) = [m for m in model.messages if m.kind == "start"]
+    assert answers.got["a"].status == 202 and model.rows[ID].status == "Pending" and start.delivered_at is None
+
+
+def test_a_terminate_reaches_a_suspended_execution_and_leaves_its_reason_as_the_output() -> None:
+    clock, model = world()
+    model.put_instance(ID, "SingletonOrchestrator", "Suspended", None, output="was")
+    model.send_command(Message("terminate", ID, "t", clock.now(), reason="stop"))
+    clock.run()
+    row = model.rows[ID]
+    assert (row.status, row.output) == ("Terminated", "stop")
+    assert model.executions[row.execution_id].ended_by is not None
+
+
+def test_suspend_and_resume_act_on_the_current_execution_and_only_from_the_right_state() -> None:
+    clock, model = world()
+    model.put_instance(ID, "SingletonOrchestrator", "Running", None)
+    model.send_command(Message("resume", ID, "r", clock.now()))
+    clock.run()
+    assert model.rows[ID].status == "Running"  # nothing to resume
+    model.send_command(Message("suspend", ID, "s", clock.now()))
+    clock.run()
+    assert model.rows[ID].status == "Suspended"
+    model.send_command(Message("resume", ID, "r", clock.now()))
+    clock.run()
+    assert model.rows[ID].status == "Running"
+
+
+def test_rows_put_or_moved_from_outside_keep_their_output_and_never_end_by_themselves() -> None:
+    clock, model = world(run_time=(1.0, 1.0))
+    model.put_instance(ID, "SingletonOrchestrator", "Running", "in", output="out", custom_status={"p": 1})
+    clock.run(until=100.0)
+    assert model.rows[ID].status == "Running"
+    etag = model.rows[ID].etag
+    model.move_instance(ID, "Completed", custom_status="done")
+    row = model.rows[ID]
+    assert (row.status, row.output, row.custom_status) == ("Completed", "out", "done") and row.etag != etag
+    assert model.command_refusal(ID) == 410 and model.command_refusal("ghost") == 404
+    with pytest.raises(KeyError):
+        model.move_instance("ghost", "Running")

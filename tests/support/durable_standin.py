@@ -1,18 +1,29 @@
-"""In-memory stand-in for the Durable Functions extension's out-of-process HTTP API.
+"""Stand-in for the Durable Functions extension's out-of-process HTTP API, over the backend model.
 
 The Python SDK's ``DurableOrchestrationClient`` talks to the Functions host over the
 extension's local RPC endpoint (``rpcBaseUrl``, ``http://127.0.0.1:PORT/durabletask/``).
 The host cannot run in tests or benchmarks, so this server answers the same routes
-with the same status codes, headers and JSON bodies, backed by an in-memory model of
-the Azure Storage backend's instance table.
+with the same status codes, headers and JSON bodies. It does the wire only (routes, decoding,
+answers, injected faults); what the backend does is asked of ``simulation.model.World``, the
+model the simulator runs too: the create path (status read, dedupe, ExecutionStarted queued with a
+new execution ID, the ETag-conditioned tracking write whose loser is still answered 202), terminate,
+event, suspend and resume messages with no execution ID that reach whichever execution is current
+when they are processed, and purge.
 
 Modelled on Azure/azure-functions-durable-extension ``LocalHttpListener`` /
-``HttpApiHandler`` / ``DurableClient`` / ``BindingHelper`` and Azure/durabletask
-``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync`` /
-``AzureTableTrackingStore.SetNewExecutionAsync``.  Where releases differ, the current one is
-the default and the older one a per-test choice (``already_exists_status``).  Deliberate
-simplifications: there is no orchestration worker, so instances stay where they are put
-(``set_status`` moves them) and terminate takes effect immediately instead of via a queued message.
+``HttpApiHandler`` / ``DurableClient`` / ``BindingHelper`` (the wire) and, through the model,
+Azure/durabletask ``AzureStorageOrchestrationService`` / ``AzureTableTrackingStore`` /
+``OrchestrationSessionManager``.  Where releases differ, the current one is the default and the
+older one a per-test choice (``already_exists_status``).
+
+The model runs on the server's event loop: it reads the wall clock (``_now``, which a test may freeze
+or step) for the rows' times, and a ``loop.call_at`` timer on ``loop.time()`` processes each queued
+message once its delay has passed. Defaults keep tests simple: control-queue messages
+are processed at once (``queue_delay_seconds`` 0: a terminate has landed when its 202 is sent), and no
+worker runs orchestrations (``run_seconds`` None: a started instance stays Pending; instances move only
+when ``set_status`` moves them). A test sets ``queue_delay_seconds`` to let a queued message outlive
+the execution it was sent for, and ``run_seconds`` to have each started instance picked up and then
+complete by itself.
 
 ``storage_op_seconds`` charges each storage round trip an API call makes in the real backend:
 a status read is one table query (``AzureTableTrackingStore.GetStateAsync``); a start is three
@@ -28,16 +39,95 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from aiohttp import web
+
+from simulation.model import Create, Faults, Message, World
+
+# The backend as the stand-in runs it by default: messages processed at once, no orchestration worker.
+STANDIN_FAULTS = Faults(queue_delay=(0.0, 0.0), starts_run=False, failure=0.0)
+# The request tag the model keeps for each call (the stand-in has no use for telling requests apart).
+TAG = "http"
+
+
+class LoopScheduler:
+    """The model's Scheduler on an asyncio loop. The model's time is the wall clock `wall` gives (row times are
+    its POSIX seconds; tests may freeze or step it); its due events run from a ``loop.call_at`` timer on the
+    loop's own clock, each after the delay the model asked for. An event made while due events run waits for the
+    next turn of the loop, so that a message put back with no delay cannot spin inside one run."""
+
+    def __init__(self, wall: Callable[[], datetime]) -> None:
+        self._wall = wall
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []  # (loop time due, order, event)
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Run on `loop` from now on (None: no loop; events wait for ``run_due``)."""
+        self._cancel_timer()
+        self._loop = loop
+        self._arm()
+
+    def now(self) -> float:
+        return self._wall().timestamp()
+
+    def at(self, when: float, callback: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (self._loop_time() + max(when - self.now(), 0.0), self._seq, callback))
+        self._arm()
+
+    def run_due(self) -> None:
+        """Run every event due now that was made before this call, in time order."""
+        now, last = self._loop_time(), self._seq
+        later: list[tuple[float, int, Callable[[], None]]] = []
+        while self._queue and self._queue[0][0] <= now:
+            entry = heapq.heappop(self._queue)
+            if entry[1] > last:
+                later.append(entry)
+            else:
+                entry[2]()
+        for entry in later:
+            heapq.heappush(self._queue, entry)
+        self._arm()
+
+    def clear(self) -> None:
+        """Forget every event."""
+        self._queue.clear()
+        self._cancel_timer()
+
+    def _loop_time(self) -> float:
+        # The default loop's time() is time.monotonic(): the same clock before the loop is known.
+        return self._loop.time() if self._loop is not None else time.monotonic()
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.run_due()
+
+    def _arm(self) -> None:
+        if self._loop is None or not self._queue:
+            return
+        when = self._queue[0][0]
+        if self._timer is not None and self._timer.when() <= when:
+            return
+        self._cancel_timer()
+        self._timer = self._loop.call_at(when, self._fire)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class DurableStandin:
@@ -53,10 +143,6 @@ class DurableStandin:
         "Pending",
         "Suspended",
     )
-    # OverridableStates.NonRunningStates.ToDedupeStatuses(): a start over these is rejected.
-    DEDUPE_STATUSES = frozenset({"Running", "ContinuedAsNew", "Pending", "Suspended"})
-    # HttpApiHandler.IsCompletedStatus: terminate/suspend/resume answer 410 for these.
-    COMPLETED_STATUSES = frozenset({"Completed", "Terminated", "Canceled", "Failed"})
     FAULT_KINDS = frozenset({"status", "start", "terminate", "raise_event", "purge", "list", "suspend", "resume"})
     # empty_500: LocalHttpListener.HandleRequestAsync sets status 500 and writes nothing when the handler throws.
     FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after", "empty_500"})
@@ -103,9 +189,9 @@ class DurableStandin:
         # Every request's kind and headers (names in lower case), in arrival order: LocalHttpListener runs on
         # ASP.NET Core, which reads a W3C traceparent into the request's Activity, the parent of what it starts.
         self.received_headers: list[tuple[str, dict[str, str]]] = []
-        self._instances: dict[str, dict[str, Any]] = {}
-        self._etags: dict[str, int] = {}
-        self._etag_seq = 0
+        # Looked up at each call, so that a test may replace _now to freeze or step the rows' times.
+        self._clock = LoopScheduler(lambda: self._now())
+        self.world = World(self._clock, "standin", STANDIN_FAULTS)
         self._faults: dict[str, collections.deque[list[Any]]] = collections.defaultdict(collections.deque)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -118,6 +204,7 @@ class DurableStandin:
         if self._runner is not None:
             return
         self._stopping = asyncio.Event()
+        self._clock.bind(asyncio.get_running_loop())
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # Kestrel does not stop a handler whose client went away: a start whose caller hung up still lands.
@@ -134,6 +221,7 @@ class DurableStandin:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._clock.bind(None)
 
     @property
     def port(self) -> int:
@@ -172,6 +260,31 @@ class DurableStandin:
 
     # ------------------------------------------------------------------ test controls
 
+    @property
+    def queue_delay_seconds(self) -> float:
+        """How long a control-queue message (terminate, event, suspend, resume and, with ``run_seconds``,
+        ExecutionStarted) waits before it is processed; 0 (the default) processes it before the 202 is sent.
+        Such a message carries no execution ID: it reaches whichever execution is current when processed."""
+        return self.world.faults.queue_delay[0]
+
+    @queue_delay_seconds.setter
+    def queue_delay_seconds(self, seconds: float) -> None:
+        self.world.faults = replace(self.world.faults, queue_delay=(seconds, seconds))
+
+    @property
+    def run_seconds(self) -> float | None:
+        """None (the default): no worker runs orchestrations, a started instance stays Pending. Else each started
+        instance is picked up (Running) and completes by itself this many seconds later. Rows put with
+        ``add_instance`` never end by themselves."""
+        faults = self.world.faults
+        return faults.run_time[0] if faults.starts_run else None
+
+    @run_seconds.setter
+    def run_seconds(self, seconds: float | None) -> None:
+        faults = self.world.faults
+        run_time = faults.run_time if seconds is None else (seconds, seconds)
+        self.world.faults = replace(faults, starts_run=seconds is not None, run_time=run_time)
+
     def add_instance(
         self,
         instance_id: str,
@@ -183,21 +296,17 @@ class DurableStandin:
         custom_status: Any = None,
         created_time: datetime | None = None,
     ) -> None:
-        """Seed (or overwrite) an instance row directly, bypassing the start path."""
+        """Seed (or overwrite) an instance row directly, bypassing the start path: a new execution."""
         self._check_status_name(runtime_status)
-        now = self._now()
-        self._write(
-            {
-                "name": name,
-                "instanceId": instance_id,
-                "input": input,
-                "runtimeStatus": runtime_status,
-                "createdTime": created_time or now,
-                "lastUpdatedTime": now,
-                "output": output,
-                "customStatus": custom_status,
-                "executionId": uuid.uuid4().hex,
-            }
+        self.world.put_instance(
+            instance_id,
+            name,
+            runtime_status,
+            input,
+            tag="test",
+            output=output,
+            custom_status=custom_status,
+            created_at=None if created_time is None else created_time.timestamp(),
         )
 
     def set_status(
@@ -213,22 +322,28 @@ class DurableStandin:
         ``output``/``custom_status`` are only overwritten when not None.
         """
         self._check_status_name(runtime_status)
-        current = self._instances.get(instance_id)
-        if current is None:
+        if instance_id not in self.world.rows:
             raise KeyError(f"no instance {instance_id!r}")
-        record = dict(current)
-        record["runtimeStatus"] = runtime_status
-        record["lastUpdatedTime"] = self._now()
-        if output is not None:
-            record["output"] = output
-        if custom_status is not None:
-            record["customStatus"] = custom_status
-        self._write(record)
+        self.world.move_instance(instance_id, runtime_status, output=output, custom_status=custom_status)
 
     def instance(self, instance_id: str) -> dict[str, Any] | None:
-        """Copy of the current row (times are full-precision aware UTC datetimes)."""
-        record = self._instances.get(instance_id)
-        return None if record is None else dict(record)
+        """Copy of the current row once every message due has been processed (times are full-precision aware
+        UTC datetimes)."""
+        self._clock.run_due()
+        row = self.world.rows.get(instance_id)
+        if row is None:
+            return None
+        return {
+            "name": row.name,
+            "instanceId": instance_id,
+            "input": row.input,
+            "runtimeStatus": row.status,
+            "createdTime": self._wall(row.created_at),
+            "lastUpdatedTime": self._wall(row.updated_at),
+            "output": row.output,
+            "customStatus": row.custom_status,
+            "executionId": row.execution_id,
+        }
 
     def row(self, instance_id: str) -> dict[str, Any]:
         """Copy of the current row of an instance that must exist; fails the test when there is none."""
@@ -258,9 +373,9 @@ class DurableStandin:
         self._faults.clear()
 
     def reset(self) -> None:
-        """Forget instances, counters, events and faults; every control back to its default."""
-        self._instances.clear()
-        self._etags.clear()
+        """Forget instances, queued messages, counters, events and faults; every control back to its default."""
+        self._clock.clear()
+        self.world = World(self._clock, "standin", STANDIN_FAULTS)
         self.calls.clear()
         self.storage_ops.clear()
         self.storage_op_seconds = 0.0
@@ -278,21 +393,21 @@ class DurableStandin:
         self._stopping.set()
         self._stopping = asyncio.Event()
 
-    # ------------------------------------------------------------------ storage model
+    # ------------------------------------------------------------------ the model
 
     @staticmethod
     def _now() -> datetime:
+        """The wall clock the model's rows are stamped with."""
         return datetime.now(UTC)
+
+    @staticmethod
+    def _wall(seconds: float) -> datetime:
+        """A model time (POSIX seconds) as a UTC datetime."""
+        return datetime.fromtimestamp(seconds, UTC)
 
     def _check_status_name(self, runtime_status: str) -> None:
         if runtime_status not in self.RUNTIME_STATUSES:
             raise ValueError(f"unknown runtime status {runtime_status!r}")
-
-    def _write(self, record: dict[str, Any]) -> None:
-        """Unconditional row write; every write gets a fresh ETag, as in Azure Tables."""
-        self._etag_seq += 1
-        self._instances[record["instanceId"]] = record
-        self._etags[record["instanceId"]] = self._etag_seq
 
     async def _storage_op(self, kind: str) -> None:
         """One storage round trip of an API call of ``kind``: counted, and waited for when charged."""
@@ -300,11 +415,26 @@ class DurableStandin:
         if self.storage_op_seconds > 0:
             await asyncio.sleep(self.storage_op_seconds)
 
-    def _read(self, instance_id: str) -> tuple[dict[str, Any] | None, int | None]:
-        record = self._instances.get(instance_id)
-        if record is None:
-            return None, None
-        return dict(record), self._etags[instance_id]
+    def _command(
+        self, kind: str, instance_id: str, *, reason: Any = None, data: Any = None, event_name: str | None = None
+    ) -> None:
+        """Queue a management message, with no execution ID, for the instance the handler read."""
+        row = self.world.rows.get(instance_id)
+        now = self._clock.now()
+        self.world.send_command(
+            Message(
+                kind,
+                instance_id,
+                TAG,
+                now,
+                decided_at=now,
+                addressed=None if row is None else row.execution_id,
+                addressed_name=None if row is None else row.name,
+                reason=reason,
+                data=data,
+                event_name=event_name,
+            )
+        )
 
     # ------------------------------------------------------------------ wire helpers
 
@@ -534,6 +664,8 @@ class DurableStandin:
         if fault == "empty_500":
             return self._empty(500)
         response = await handler()
+        # Messages due now (all of them, with no queue delay) are processed before the answer goes out.
+        self._clock.run_due()
         if fault == "drop_after":
             return self._drop(request)
         if fault == "error_after":
@@ -562,7 +694,7 @@ class DurableStandin:
         show_history = self._bool_param(query, "showHistory", False)
         fail_500 = self._bool_param(query, "returnInternalServerErrorOnFailure", False)
         await self._storage_op("status")
-        record, _ = self._read(instance_id)
+        record = self.instance(instance_id)
         if record is None:
             return self._empty(404)
         payload = self._status_payload(record, show_input)
@@ -586,67 +718,57 @@ class DurableStandin:
         show_input = self._bool_param(query, "showInput", True)
         prefix = query.get("instanceidprefix", "")
         wanted = {s.strip() for s in query.get("runtimestatus", "").split(",") if s.strip()}
+        records = [self.instance(instance_id) for instance_id in list(self.world.rows)]
         results = [
             self._status_payload(record, show_input)
-            for record in list(self._instances.values())
-            if record["instanceId"].startswith(prefix) and (not wanted or record["runtimeStatus"] in wanted)
+            for record in records
+            if record is not None
+            and record["instanceId"].startswith(prefix)
+            and (not wanted or record["runtimeStatus"] in wanted)
         ]
         return self._json_response(200, results)
 
     async def _handle_purge(self, instance_id: str) -> web.StreamResponse:
         """HandleDeleteHistoryByIdRequestAsync: 404 unknown, else delete in any state."""
-        if instance_id not in self._instances:
+        if not self.world.purge(instance_id):
             return self._empty(404)
-        del self._instances[instance_id]
-        del self._etags[instance_id]
         return self._json_response(200, {"instancesDeleted": 1})
 
     async def _handle_terminate(self, request: web.Request, instance_id: str) -> web.StreamResponse:
-        """HandleTerminateInstanceRequestAsync: 404 / 410 finished / 202 (applied at once)."""
+        """HandleTerminateInstanceRequestAsync: 404 / 410 finished / 202 once the terminate message is queued."""
         await self._storage_op("terminate")
-        record, _ = self._read(instance_id)
-        if record is None:
-            return self._empty(404)
-        if record["runtimeStatus"] in self.COMPLETED_STATUSES:
-            return self._empty(410)
+        refused = self.world.command_refusal(instance_id)
+        if refused is not None:
+            return self._empty(refused)
+        reason = self._parse_jtoken(self._query(request).get("reason"))
         await self._storage_op("terminate")
-        reason = self._query(request).get("reason")
-        record["runtimeStatus"] = "Terminated"
-        record["output"] = self._parse_jtoken(reason)
-        record["lastUpdatedTime"] = self._now()
-        self._write(record)
+        self._command("terminate", instance_id, reason=reason)
         return self._empty(202)
 
     async def _handle_suspend(self, instance_id: str, *, suspend: bool) -> web.StreamResponse:
-        """Suspend/Resume handlers: 404 / 410 finished / 500 wrong state / 202."""
-        record, _ = self._read(instance_id)
-        if record is None:
-            return self._empty(404)
-        current = record["runtimeStatus"]
-        if current in self.COMPLETED_STATUSES:
-            return self._empty(410)
+        """Suspend/Resume handlers: 404 / 410 finished / 500 wrong state / 202 once the message is queued."""
+        refused = self.world.command_refusal(instance_id)
+        if refused is not None:
+            return self._empty(refused)
+        current = self.world.rows[instance_id].status
         allowed = ("Running", "Pending", "ContinuedAsNew") if suspend else ("Suspended",)
+        verb = "suspend" if suspend else "resume"
         if current not in allowed:
-            verb = "suspend" if suspend else "resume"
             return self._error(
                 500,
                 self._ERROR_MESSAGE,
                 f"Cannot {verb} the orchestration instance {instance_id} because instance is in the {current} state.",
                 "System.InvalidOperationException",
             )
-        record["runtimeStatus"] = "Suspended" if suspend else "Running"
-        record["lastUpdatedTime"] = self._now()
-        self._write(record)
+        self._command(verb, instance_id)
         return self._empty(202)
 
     async def _handle_raise_event(self, request: web.Request, instance_id: str, event_name: str) -> web.StreamResponse:
-        """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON / 202."""
+        """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON / 202 once the event is queued."""
         await self._storage_op("raise_event")
-        record, _ = self._read(instance_id)
-        if record is None:
-            return self._empty(404)
-        if record["runtimeStatus"] in self.COMPLETED_STATUSES:
-            return self._empty(410)
+        refused = self.world.command_refusal(instance_id)
+        if refused is not None:
+            return self._empty(refused)
         if request.content_type.lower() != "application/json":
             return self._json_response(400, {"Message": "Only application/json request content is supported"})
         text = await request.text()
@@ -655,6 +777,7 @@ class DurableStandin:
         except ValueError as exc:
             return self._error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
         await self._storage_op("raise_event")
+        self._command("event", instance_id, data=data, event_name=event_name)
         self.raised_events.append((instance_id, event_name, data))
         return self._empty(202)
 
@@ -676,48 +799,29 @@ class DurableStandin:
         if not instance_id:
             instance_id = uuid.uuid4().hex  # Guid.NewGuid().ToString("N")
 
-        # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync
+        # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync, one model step per storage call.
+        create = Create(TAG, instance_id, function_name, input_value)
         await self._storage_op("start")
-        existing, etag = self._read(instance_id)
-        if existing is not None and existing["runtimeStatus"] in self.DEDUPE_STATUSES:
-            return self._already_exists(existing["runtimeStatus"])
-        execution_id = uuid.uuid4().hex
-        created = self._now()
+        existing = self.world.create_read(create)
+        if existing is not None:
+            return self._already_exists(existing.status)
         await self._storage_op("start")
-        self.enqueued_starts.append((instance_id, function_name, input_value, execution_id))
+        message = self.world.create_enqueue(create)
+        self.enqueued_starts.append((instance_id, function_name, input_value, str(message.execution_id)))
         if self.race_window_seconds > 0:
             await asyncio.sleep(self.race_window_seconds)
         await self._storage_op("start")
-
-        # AzureTableTrackingStore.SetNewExecutionAsync: Insert when the read saw no row,
-        # else Replace conditioned on the read's ETag.  409/412 are swallowed (the caller
-        # still gets 202, its input is dropped); a row deleted in between surfaces as 404.
-        current_etag = self._etags.get(instance_id)
-        if etag is None:
-            applied = current_etag is None
-        elif current_etag is None:
+        # AzureTableTrackingStore.SetNewExecutionAsync: a lost ETag condition is swallowed (202, the input
+        # dropped); a row deleted since the read surfaces as the replace's 404.
+        written = self.world.create_write(create)
+        if written is None:
             return self._error(
                 500,
                 self._ERROR_MESSAGE,
                 "The specified resource does not exist.",
                 "DurableTask.AzureStorage.Storage.DurableTaskStorageException",
             )
-        else:
-            applied = current_etag == etag
-        if applied:
-            self._write(
-                {
-                    "name": function_name,
-                    "instanceId": instance_id,
-                    "input": input_value,
-                    "runtimeStatus": "Pending",
-                    "createdTime": created,
-                    "lastUpdatedTime": self._now(),
-                    "output": None,
-                    "customStatus": None,
-                    "executionId": execution_id,
-                }
-            )
+        if written:
             self.effective_starts.append((instance_id, function_name, input_value))
         return self._check_status_response(request, instance_id)
 
