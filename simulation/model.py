@@ -791,5 +791,9 @@ class World:
     def record_send(self, tag: str, instance_id: str, key: str) -> None:
         """Note a start the app sends, with the lease its request holds at that moment."""
         self.sends.append(StartSend(tag, instance_id, self.clock.now(), self.lease_left(tag, key)))
+        granted = max((lease.granted_at for lease in self.leases if lease.tag == tag), default=None)
+        read_at = self.last_read.get(tag, (None,))[0]
+        if granted is not None and read_at is not None and read_at < granted:
+            self.coverage["first_read_stood_in"] += 1  # the start went out with no status read under its lease
         if sum(1 for send in self.sends if send.tag == tag) == 2:
             self.coverage["resend"] += 1

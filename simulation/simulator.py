@@ -63,6 +63,8 @@ COVERAGE = (
     "replayed",
     "unsettled",
     "terminate_existing",
+    "terminate_pending",
+    "first_read_stood_in",
     "terminate_route",
     "event_route",
     "outside_start",
@@ -227,6 +229,8 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
             coverage["replayed"] = 1
         if request.outcome == "Unsettled":
             coverage["unsettled"] = 1
+        if request.outcome == "TerminatePending":
+            coverage["terminate_pending"] = 1
         if request.kind in ("terminate", "event"):
             coverage[f"{request.kind}_route"] = 1
     if any(count > 1 for count in keys.values()):

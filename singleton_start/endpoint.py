@@ -229,6 +229,7 @@ class StartEndpoint:
     async def close(self) -> None:
         """Close the storage client once the lease releases on their way are done; the worker never needs to,
         tests and tools do."""
+        await self.flights.drain()
         await self.locks.drain()
         await self._blob_service.close()
         await self.durable_http.close()

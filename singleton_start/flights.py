@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
 
 from .status import Observed
@@ -20,6 +20,30 @@ class StartsInFlight:
     def __init__(self) -> None:
         self._ended: dict[tuple[str, str], asyncio.Event] = {}
         self._reads: dict[tuple[str, str], asyncio.Future[Observed]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def in_background(self, work: Coroutine[None, None, None]) -> None:
+        """Run bounded work after the answer (an early lease given back), kept until done so `drain` can wait."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the work left in the background, e.g. before the clients it uses are closed."""
+        if self._background:
+            await asyncio.wait(set(self._background))
+
+    def claim(self, flight: tuple[str, str]) -> bool:
+        """Mark this ID as being started here before the request knows it will start: True when this request
+        now leads (it must then `lead(flight, claimed=True)` or `give_up(flight)`), False when another does."""
+        if flight in self._ended:
+            return False
+        self._ended[flight] = asyncio.Event()
+        return True
+
+    def give_up(self, flight: tuple[str, str]) -> None:
+        """End a claim whose request answered without starting; whoever waits on it is woken."""
+        self._ended.pop(flight).set()
 
     async def wait_for(self, flight: tuple[str, str], timeout: float) -> bool:
         """Wait, bounded, for a start of this ID under way here; False when there is none."""
@@ -39,12 +63,16 @@ class StartsInFlight:
         return await asyncio.shield(pending)
 
     @contextmanager
-    def lead(self, flight: tuple[str, str]) -> Iterator[None]:
-        """Mark this ID as being started here, unless another request already did; cleared on every exit."""
-        if flight in self._ended:
+    def lead(self, flight: tuple[str, str], *, claimed: bool = False) -> Iterator[None]:
+        """Mark this ID as being started here, unless another request already did (or this one `claim`ed it);
+        cleared on every exit."""
+        if claimed:
+            ended = self._ended[flight]
+        elif flight in self._ended:
             yield
             return
-        ended = self._ended[flight] = asyncio.Event()
+        else:
+            ended = self._ended[flight] = asyncio.Event()
         try:
             yield
         finally:

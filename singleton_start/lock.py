@@ -58,6 +58,9 @@ class LeaseLocks:
         self._releasing: dict[str, asyncio.Task[None]] = {}
         # The clients of the lock blobs used last, least recent first.
         self._blobs: dict[str, BlobClient] = {}
+        # Lock blobs this process has leased: an acquire of one needs no create first (a blob deleted since
+        # answers the acquire with 404, and is then made again).
+        self._existing: set[str] = set()
 
     @property
     def container(self) -> ContainerClient:
@@ -100,7 +103,7 @@ class LeaseLocks:
         if releasing is not None:
             # This process is still giving this lease back: wait for that (bounded) instead of finding it held.
             await asyncio.wait({releasing})
-        if create_first:
+        if create_first and lease.key not in self._existing:
             lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
         for _ in range(3):
             try:
@@ -108,6 +111,7 @@ class LeaseLocks:
                 sent_at = self._clock.now()
                 await handle.client.acquire(lease_duration=self._lease_seconds)
                 lease.ends_at = sent_at + self._lease_seconds
+                self._known_to_exist(lease.key)
                 return lease
             except ResourceNotFoundError:
                 pass
@@ -120,6 +124,11 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
             lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
+
+    def _known_to_exist(self, name: str) -> None:
+        if len(self._existing) >= BLOB_CLIENTS_KEPT * 16:
+            self._existing.clear()
+        self._existing.add(name)
 
     async def _create_lock_blob_or_fail(self, blob: BlobClient) -> bool:
         try:

@@ -5,6 +5,7 @@ has taken effect, and whether the lease lasts long enough for a send."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .backend import input_matches
@@ -31,7 +32,15 @@ class NotYet:
     """The ID still shows what it showed before the start."""
 
 
-Settled = Landed | OtherStarted | NotYet
+@dataclass(frozen=True)
+class Unclear:
+    """A new instance with this request's input, made no later than the second the lease was granted: it may
+    be another start's that slipped in before the lease, since `before` was read before the lease."""
+
+    observed: Observed
+
+
+Settled = Landed | OtherStarted | NotYet | Unclear
 
 
 def is_new_instance(before: Observed, after: Observed) -> bool:
@@ -46,14 +55,33 @@ def is_new_instance(before: Observed, after: Observed) -> bool:
     return (after.created_time, after.input) != (before.created_time, before.input)
 
 
-def settle(before: Observed, after: Observed, our_input: Any) -> Settled:
-    """What a status read after a start of unknown outcome says about it. `before` must have been read under
-    the lease: then no start through the app but this request's can have made a new instance since."""
+def settle(before: Observed, after: Observed, our_input: Any, *, made_after: datetime | None = None) -> Settled:
+    """What a status read after a start of unknown outcome says about it. When `before` was read under the
+    lease, no start through the app but this request's can have made a new instance since. When it was read
+    before the lease (`made_after` is when the lease was granted), another start may have slipped in between:
+    only an instance made in a later second than the grant (createdTime has whole seconds) is surely ours."""
     if not is_new_instance(before, after):
         return NotYet()
-    if input_matches(after.input, our_input):
-        return Landed(after)
-    return OtherStarted(after)
+    if not input_matches(after.input, our_input):
+        return OtherStarted(after)
+    if made_after is not None and (after.created_time is None or after.created_time <= made_after):
+        return Unclear(after)
+    return Landed(after)
+
+
+def first_read_stands(keyed: bool, conflict: ConflictPolicy, reuse: ReusePolicy) -> bool:
+    """Whether the status read made before the lease can stand in for the read under it.
+
+    Every holder releases its lease only once its start's outcome is known (its instance row written), and
+    never while a send of its own may still land; so a start that slipped in between the first read and the
+    grant is an active instance by the time this request sends, and the extension refuses this start
+    (NonRunningStates, checked at load). Under allow-ended with reject or use-existing, that refusal answered
+    by the policy is the right answer; under the other policies the read is made again. A keyed request reads
+    its record under the lease, and the status with it. A lost answer is settled by time instead (settle's
+    `made_after`).
+    """
+    tolerant = reuse is ReusePolicy.ALLOW_ENDED and conflict is not ConflictPolicy.TERMINATE_EXISTING
+    return tolerant and not keyed
 
 
 def first_read_still_holds(

@@ -15,10 +15,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Coroutine
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .clock import REAL_CLOCK
 from .command import StartCommand
@@ -45,6 +47,8 @@ from .settle import (
     Landed,
     OtherStarted,
     TerminatedByUs,
+    Unclear,
+    first_read_stands,
     lease_lasts_for_send,
     settle,
     terminate_seen,
@@ -54,6 +58,15 @@ from .status import Action, InstanceState, Observed, decide
 from .timing import Deadline, DeadlineReached, backoff_delays
 
 TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
+
+
+@dataclass(frozen=True)
+class Known:
+    """The first read, standing in for the read under the lease, and when the lease was granted (wall clock):
+    an instance made before then cannot be this request's start."""
+
+    observed: Observed
+    granted: datetime
 
 
 @dataclass(frozen=True)
@@ -93,30 +106,69 @@ class SingletonStarter:
             self.stats.lock_wait_ended()
 
     async def _start(self, command: StartCommand, deadline: Deadline) -> Outcome:
-        keyed = command.idempotency is not None
-        observed = await self._read(command, deadline, with_input=keyed)
-        answer = await self._answer_without_lock(command, observed, deadline)
+        flight = (self.backend.task_hub, command.instance_id)
+        claimed = command.idempotency is None and self._flights.claim(flight)
+        early = self._early_lease(command, deadline) if claimed else None
+        try:
+            observed = await self._read(command, deadline, with_input=True)
+            answer = await self._answer_without_lock(command, observed, deadline)
+        except BaseException:
+            self._give_back(early, flight)
+            raise
         if answer is not None:
+            self._give_back(early, flight)  # a duplicate answers after one read; an early lease goes back
             return answer
         wait = deadline.sooner(self.settings.lock_wait_seconds)
-        flight = (self.backend.task_hub, command.instance_id)
         self.stats.lock_wait_began()
-        if await self._flights.wait_for(flight, wait.remaining()):
+        if not claimed and await self._flights.wait_for(flight, wait.remaining()):
             observed = await self._flights.shared_read(flight, lambda: self._read(command, deadline, with_input=True))
             answer = await self._answer_without_lock(command, observed, deadline)
             if answer is not None:
                 return answer
-        with self._flights.lead(flight):
-            lease = await self._acquire(command, observed, deadline, wait)
+        with self._flights.lead(flight, claimed=claimed):
+            early_lease = await early if early is not None else None
+            known = None
+            if early_lease is not None and self._first_read_stands(command):
+                known = Known(observed, self.clock.utcnow())
+            lease = early_lease or await self._acquire(command, observed, deadline, wait)
             if not isinstance(lease, Lease):
                 return lease
             self.stats.lock_wait_ended()
-            return await self._under_lease(command, lease, deadline)
+            return await self._under_lease(command, lease, deadline, known)
 
-    async def _under_lease(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Outcome:
+    def _early_lease(self, command: StartCommand, deadline: Deadline) -> asyncio.Task[Lease | None]:
+        """The lease, asked for while the first status read is on its way, so that a start waits for the longer
+        of the two instead of both; only by the request of this process that claimed the ID (a storm of
+        duplicates asks once), and never for a keyed request."""
+        hub, instance_id = self.backend.task_hub, command.instance_id
+        return asyncio.ensure_future(
+            self.locks.try_acquire(hub, instance_id, self._limit(deadline), blob_may_be_missing=True)
+        )
+
+    def _give_back(self, early: asyncio.Task[Lease | None] | None, flight: tuple[str, str]) -> None:
+        """End this request's claim on the ID and release, in the background, a lease asked for early."""
+        if early is None:
+            return
+        self._flights.give_up(flight)
+
+        async def release() -> None:
+            with suppress(StorageUnavailable, DeadlineReached):
+                lease = await early
+                if lease is not None:
+                    await self.locks.release(lease)
+
+        self._flights.in_background(release())
+
+    def _first_read_stands(self, command: StartCommand) -> bool:
+        keyed = command.idempotency is not None
+        return first_read_stands(keyed, self.settings.conflict_policy, self.settings.reuse_policy)
+
+    async def _under_lease(
+        self, command: StartCommand, lease: Lease, deadline: Deadline, known: Known | None
+    ) -> Outcome:
         held: Held | None = None
         try:
-            held = await self._hold(command, lease, deadline)
+            held = await self._hold(command, lease, deadline, known)
             return held.outcome
         finally:
             if held is None and not (self._unanswered or self._recorded):
@@ -124,10 +176,12 @@ class SingletonStarter:
             elif held is not None and not held.keep_lease:
                 self.locks.release(lease, first=held.after)  # in the background: the answer need not wait
 
-    async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline) -> Held:
+    async def _hold(self, command: StartCommand, lease: Lease, deadline: Deadline, known: Known | None) -> Held:
         """Decide again under the lease, terminate what the policy replaces, record the key, send the start.
         The read under the lease is what settles a lost answer: no start through the app but ours can make a
-        new instance after it (a read made before the lease cannot tell ours from one that slipped in)."""
+        new instance after it. Where the first read stands in for it, a lost answer is settled by time."""
+        if known is not None:
+            return await self._send_start(command, lease, known.observed, LockRecord(), deadline, known.granted)
         hold = self._hold_until(lease, deadline)
         before = await self._read(command, hold, with_input=True)
         claim, record = command.idempotency, LockRecord()
@@ -145,7 +199,7 @@ class SingletonStarter:
             if isinstance(replaced, Held):
                 return replaced
             before = replaced
-        held = await self._send_start(command, lease, before, record, deadline)
+        held = await self._send_start(command, lease, before, record, deadline, None)
         if command.idempotency is not None and self._recorded and not isinstance(held.outcome, Started):
             # The key's "starting" entry may be written: a retry takes an instance made before the lease's end
             # for the key's own, so no one else may start until then.
@@ -153,7 +207,13 @@ class SingletonStarter:
         return held
 
     async def _send_start(
-        self, command: StartCommand, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
+        self,
+        command: StartCommand,
+        lease: Lease,
+        before: Observed,
+        record: LockRecord,
+        deadline: Deadline,
+        granted: datetime | None,
     ) -> Held:
         """Send the start; again only when it was certainly not sent; settle what may have been. A keyed start
         first records its key with the window its send can land in, which ends with the lease as it is then."""
@@ -183,13 +243,19 @@ class SingletonStarter:
                     return Held(ArgumentsRefused(str(refusal)))
                 return Held(self._other(await self._read(command, deadline, with_input=True)))
             except StartOutcomeUnknown:
-                return await self._settle(command, lease, before, record, deadline)
+                return await self._settle(command, lease, before, record, deadline, granted)
             if attempt < self.settings.start_attempts:
                 await self.clock.sleep(min(next(delays), self._hold_until(lease, deadline).remaining()))
         return Held(Unavailable(f"the start could not be sent in {self.settings.start_attempts} tries"))
 
     async def _settle(
-        self, command: StartCommand, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
+        self,
+        command: StartCommand,
+        lease: Lease,
+        before: Observed,
+        record: LockRecord,
+        deadline: Deadline,
+        granted: datetime | None,
     ) -> Held:
         """Read until our start shows, while the lease is surely ours; the start is never sent again (it may
         still land, and a second send could run the same input twice)."""
@@ -206,7 +272,9 @@ class SingletonStarter:
                 after = await self.backend.read(command.instance_id, self._limit(hold), with_input=True)
             except (BackendUnavailable, DeadlineReached):
                 continue
-            match settle(before, after, command.input_value):
+            match settle(before, after, command.input_value, made_after=granted):
+                case Unclear():
+                    return Held(Unsettled("an instance with this input showed up, maybe made before the lease"), True)
                 case Landed():
                     self._unanswered = False
                     return Held(Started(), after=self._complete_record(command, lease, record, deadline))

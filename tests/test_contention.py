@@ -115,10 +115,11 @@ async def test_two_hundred_starts_over_twenty_ids_start_each_once_and_ids_do_not
     assert len(durable.effective_starts) == 20
 
 
-async def test_storm_against_a_running_instance_never_takes_the_lease(
+async def test_storm_against_a_running_instance_takes_the_lease_at_most_once_and_gives_it_back(
     app: StartApp, durable: DurableStandin, scenario_report: ScenarioReport
 ) -> None:
-    """Duplicates of an active instance are answered from a status read alone, so they cost no lock."""
+    """Duplicates of an active instance are answered from a status read alone; only the one request of the
+    process that claimed the ID asked for the lease early, and gives it back."""
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 0})).status_code == 202
     await app.endpoint.locks.drain()  # the release goes on after the answer
@@ -138,7 +139,8 @@ async def test_storm_against_a_running_instance_never_takes_the_lease(
 
     assert codes == [409] * 100
     assert len(lease_states) > 1
-    assert set(lease_states) == {"available"}
-    assert app.endpoint.locks.calls["lease_acquire"] == acquires_before
+    assert app.endpoint.locks.calls["lease_acquire"] <= acquires_before + 1
+    await app.endpoint.locks.drain()
+    assert await lease_state(container, TASK_HUB, instance_id) == "available"
     assert durable.calls["start"] == 1
     assert started_inputs(durable, instance_id) == [{"n": 0}]

@@ -57,7 +57,8 @@ async def test_one_dropped_start_among_40_concurrent_requests_queues_no_second_i
     responses = await asyncio.gather(*(app.post(instance_id, body) for instance_id, body in calls))
 
     assert set(status_codes(responses)) <= {202, 409, 503}
-    assert all(response.status_code == 202 for response in responses[: len(single_ids)])
+    # A single ID's start whose answer is dropped in the second its lease was granted may still run: 503.
+    assert all(response.status_code in (202, 503) for response in responses[: len(single_ids)])
     told_202 = collections.Counter(
         instance_id for (instance_id, _), response in zip(calls, responses, strict=True) if response.status_code == 202
     )

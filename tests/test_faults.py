@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -152,9 +153,10 @@ async def test_start_of_unknown_outcome_that_never_lands_is_503_at_the_deadline_
 async def test_start_that_went_through_is_answered_202_and_a_retry_of_it_starts_nothing(
     load_app: LoadApp, durable: DurableStandin, scenario_report: ScenarioReport, mode: str
 ) -> None:
-    """The status read after a lost answer shows our own start, so it is neither reported as a failure
-    nor made again, and the caller's retry is told it already runs."""
-    app = await load_app(**FAST_FAILING)
+    """The status read under the lease lets the read after a lost answer show our own start: it is neither
+    reported as a failure nor made again, and the caller's retry is told it already runs. (A keyed request
+    reads under the lease; see test_unkeyed_start_whose_answer_is_lost_in_the_grants_second_may_still_run.)"""
+    app = await load_app(**FAST_FAILING, SINGLETON_REUSE_POLICY="reject-duplicate")
     durable.inject_fault("start", mode)
     instance_id = new_instance_id()
 
@@ -170,6 +172,30 @@ async def test_start_that_went_through_is_answered_202_and_a_retry_of_it_starts_
     assert retry.status_code == 409
     assert durable.calls["start"] == 1
     assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
+
+
+@pytest.mark.parametrize("mode", ["drop_after", "error_after"])
+async def test_unkeyed_start_whose_answer_is_lost_in_the_grants_second_may_still_run_and_holds_the_id(
+    load_app: LoadApp, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Under the default policies the first read stands in for the read under the lease, so a lost answer is
+    settled by time: an instance made in the second the lease was granted may be another start's that slipped
+    in before the lease. The caller hears "may still run" (503), the ID stays held, nothing is sent again."""
+    app = await load_app(**FAST_FAILING)
+    durable.inject_fault("start", mode)
+    instance_id = new_instance_id()
+    frozen = datetime.now(UTC)
+    monkeypatch.setattr(durable, "_now", lambda: frozen)
+
+    first = await app.post(instance_id, {"n": 1})
+    retry = await app.post(instance_id, {"n": 1})
+
+    assert_unavailable(first)
+    assert first.headers["Retry-After"] == str(app.endpoint.settings.lock_lease_seconds)
+    assert retry.status_code == 409
+    assert durable.calls["start"] == 1
+    assert enqueued_inputs(durable, instance_id) == [{"n": 1}]
+    assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "leased"
 
 
 async def test_start_that_went_through_while_status_reads_fail_is_503_never_started_twice_and_blocks_others(

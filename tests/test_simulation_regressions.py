@@ -23,7 +23,7 @@ FOUND_BEFORE_THE_FIXES = [
     (3, "terminate-existing terminated an instance of an orchestrator outside the allowlist", "outside_start"),
     (627, "a keyed retry after another start replaced the key's instance ran the key again", "keyed_retry"),
     (1964, "a keyed retry was told 202 (replayed) for a start that never ran", "keyed_retry"),
-    (1816, "a lost answer settled by another instance was answered 409 though its own start had run", "answer_lost"),
+    (1816, "a lost answer settled by another instance was answered 409 though its own start had run", "outside_start"),
 ]
 
 
