@@ -5,40 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import azure.functions as func
 from azure.durable_functions import DurableOrchestrationClient
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
+
+# The port's exceptions, which the start and the routes import from here.
+from .ports import BackendUnavailable as BackendUnavailable
+from .ports import StartOutcomeUnknown as StartOutcomeUnknown
+from .ports import StartRefused as StartRefused
 from .status import Observed, UnreadableStatus, classify
+
+if TYPE_CHECKING:
+    # A 1.x model: only annotations name it, so the module also imports where the 2.x SDK is installed.
+    from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 # HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
 STATUS_READ_CODES = frozenset({200, 202, 400, 500})
 ALREADY_EXISTS_EXCEPTION = "OrchestrationAlreadyExistsException"
 MAX_ERROR_TEXT = 200
-
-
-class BackendUnavailable(Exception):
-    """No usable answer; this call changed nothing (a read, or a start that was certainly not sent)."""
-
-
-class StartOutcomeUnknown(Exception):
-    """The start may still land: it timed out, the connection dropped after the request was written,
-    or the answer was neither a clear acceptance nor a clear refusal."""
-
-
-class StartRefused(Exception):
-    """The extension refused the start before queueing anything."""
-
-    def __init__(self, message: str, *, already_exists: bool) -> None:
-        super().__init__(message)
-        # True: 409 Conflict (current releases) or 500 with OrchestrationAlreadyExistsException (older ones);
-        # False: 400, the arguments were refused.
-        self.already_exists = already_exists
 
 
 def url_segment(instance_id: str) -> str:
@@ -129,10 +118,13 @@ def classify_or_unavailable(status: DurableOrchestrationStatus, reduce: Callable
 class DurableBackend:
     """One request's view of the Durable extension through the real SDK client, over the app's session."""
 
-    def __init__(self, http: DurableHttp, starter: str) -> None:
+    def __init__(self, http: DurableHttp, starter: str | DurableOrchestrationClient) -> None:
         self._http = http
-        # The SDK parses the starter binding here, once per request; every call works on a copy of this client.
-        self._client = DurableOrchestrationClient(starter)
+        # The SDK parses the starter binding once per request (a v1 folder hands over the binding string, a
+        # decorator app's durable_client_input the client made from it); every call works on a copy of it.
+        if not isinstance(starter, DurableOrchestrationClient):
+            starter = DurableOrchestrationClient(starter)
+        self._client = starter
         self.task_hub: str = self._client._orchestration_bindings.task_hub_name
 
     def management_links(self, request: func.HttpRequest | None, instance_id: str) -> dict[str, str]:

@@ -6,11 +6,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .backend import BackendUnavailable, DurableBackend
+from .backend import BackendUnavailable
 from .command import StartCommand
 from .idempotency import replay_answer
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome
+from .ports import Backend
 from .settings import LEASE_SAFETY_SECONDS, Settings
 from .stats import StartStats
 from .status import Action, Observed, decide
@@ -23,7 +24,7 @@ LOG = logging.getLogger(__name__)
 class Calls:
     """One request's collaborators, with the limits every call of a start keeps to."""
 
-    backend: DurableBackend
+    backend: Backend
     locks: LeaseLocks
     settings: Settings
     sleep: Callable[[float], Awaitable[None]]

@@ -8,10 +8,11 @@ from typing import Any
 
 import azure.functions as func
 
-from .backend import BackendUnavailable, DurableBackend
+from .backend import BackendUnavailable
 from .contract import ErrorCode, error_response, iso_time, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
+from .ports import Backend, CommandRefused, InstanceGone, InstanceNotFound, LinkedBackend, OutcomeUnknown
 from .settings import ManagementLinks, Settings
 from .status import InstanceState
 
@@ -52,7 +53,7 @@ def find(status: InstanceStatus | None, orchestrator: str) -> Found:
 
 
 def links_for(
-    settings: Settings, req: func.HttpRequest, backend: DurableBackend, orchestrator: str, instance_id: str
+    settings: Settings, req: func.HttpRequest, backend: LinkedBackend, orchestrator: str, instance_id: str
 ) -> dict[str, str]:
     """The links an answer carries: the app's own routes, or the extension's in extension mode."""
     if settings.management_links is ManagementLinks.EXTENSION:
@@ -102,14 +103,14 @@ def accepted_response(links: dict[str, str]) -> func.HttpResponse:
 
 
 async def look_up(
-    backend: DurableBackend, orchestrator: str, instance_id: str, timeout: float, *, with_input: bool = False
+    backend: Backend, orchestrator: str, instance_id: str, timeout: float, *, with_input: bool = False
 ) -> Found:
     """Read the instance and see it only if it runs the named orchestrator; BackendUnavailable on failure."""
     return find(await backend.read_instance(instance_id, timeout, with_input=with_input), orchestrator)
 
 
 async def act_on(
-    backend: DurableBackend,
+    backend: Backend,
     orchestrator: str,
     instance_id: str,
     timeout: Callable[[], float],
@@ -122,12 +123,12 @@ async def act_on(
         return found
     try:
         await action(timeout())
-    except BackendUnavailable:
-        # The SDK raises for the extension's 404 and 410 too: an instance that ended (or was purged)
-        # since the read gets the answer its state calls for, not 503.
+    except (BackendUnavailable, OutcomeUnknown, InstanceNotFound, InstanceGone, CommandRefused) as error:
+        # The extension refuses an instance that ended (or was purged) since the read: it gets the answer
+        # its state calls for, not 503. One that is still active did not take the command, as far as we know.
         after = await look_up(backend, orchestrator, instance_id, timeout())
         if isinstance(after, Active):
-            raise
+            raise BackendUnavailable(str(error)) from None
         return after
     return found
 

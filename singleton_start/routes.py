@@ -37,6 +37,7 @@ from .manage import (
     not_found_response,
     status_response,
 )
+from .ports import LinkedBackend
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, load_settings
 
@@ -50,7 +51,7 @@ class Target:
 
     orchestrator: str
     instance_id: str
-    backend: DurableBackend
+    backend: LinkedBackend
     links: dict[str, str]
     timeout: Callable[[], float]
 
@@ -87,18 +88,19 @@ class ManageEndpoint(ABC):
 
         return timeout
 
-    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        """Answer inside the request's span, which its log line and any start it sends belong to."""
+    async def handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
+        """Answer inside the request's span, which its log line and any start it sends belong to.
+        `starter`: a v1 folder's binding string, or the backend a decorator app adapted its client to."""
         with request_span(self.route, self.tracer):
             return await self._handle(req, starter)
 
-    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+    async def _handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
         started_at = time.perf_counter()
         function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
         outcome = "invalid"
         try:
             orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
-            backend = DurableBackend(self.durable_http, starter)
+            backend = DurableBackend(self.durable_http, starter) if isinstance(starter, str) else starter
             links = links_for(self.settings, req, backend, orchestrator, instance_id)
             deadline = started_at + self.settings.request_timeout_seconds
             target = Target(orchestrator, instance_id, backend, links, self._timeout_within(deadline))

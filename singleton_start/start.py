@@ -17,13 +17,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from .acquire import acquire, answer_without_lock
-from .backend import BackendUnavailable, DurableBackend
+from .backend import BackendUnavailable
 from .calls import Calls
 from .command import StartCommand
 from .flights import StartsInFlight
 from .holding import StartUnderLease, first_read_still_holds
 from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome, Unavailable
+from .ports import Backend
 from .settings import Settings
 from .stats import StartStats
 from .status import Observed
@@ -35,7 +36,7 @@ class SingletonStarter:
 
     def __init__(
         self,
-        backend: DurableBackend,
+        backend: Backend,
         locks: LeaseLocks,
         settings: Settings,
         flights: StartsInFlight,
