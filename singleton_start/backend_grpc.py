@@ -184,7 +184,9 @@ class GrpcBackend:
         if state is None:
             return None
         if not with_input:
-            observed = Observed(observed.state, observed.runtime_status, observed.created_time, observed.last_updated_time)
+            observed = Observed(
+                observed.state, observed.runtime_status, observed.created_time, observed.last_updated_time
+            )
         return InstanceStatus(
             observed,
             state.name,
@@ -225,4 +227,3 @@ class GrpcBackend:
             raise OutcomeUnknown(f"{operation} got no answer within {timeout:.1f} seconds.") from None
         except grpc.aio.AioRpcError as error:
             raise command_failure(operation, error) from None
-

@@ -78,9 +78,7 @@ async def test_start_answers_202_like_the_v1_folder_and_starts_once(
     decorator_app: DecoratorRuntime, app: StartApp, durable: DurableStandin
 ) -> None:
     ours, theirs = new_instance_id(), new_instance_id()
-    answer = await call(
-        decorator_app, durable, START, ours, b'{"workItems": 2}', {"Content-Type": "application/json"}
-    )
+    answer = await call(decorator_app, durable, START, ours, b'{"workItems": 2}', {"Content-Type": "application/json"})
     reference = await app.post(theirs, {"workItems": 2})
 
     assert answer.status_code == 202

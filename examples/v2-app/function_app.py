@@ -14,7 +14,7 @@ app.register_functions(singleton_start_blueprint())
 
 
 @app.orchestration_trigger(context_name="context")
-def SingletonOrchestrator(context: df.DurableOrchestrationContext) -> Any:  # noqa: N802 - the function's name
+def SingletonOrchestrator(context: df.DurableOrchestrationContext) -> Any:
     """The sample job: one work item, then wait for the Stop event and return what it carried."""
     item = yield context.call_activity("SampleActivity", context.get_input())
     stop = yield context.wait_for_external_event("Stop")
@@ -22,6 +22,6 @@ def SingletonOrchestrator(context: df.DurableOrchestrationContext) -> Any:  # no
 
 
 @app.activity_trigger(input_name="payload")
-def SampleActivity(payload: Any) -> Any:  # noqa: N802 - the function's name
+def SampleActivity(payload: Any) -> Any:
     """One work item: echo the input back, as a real job would return its result."""
     return {"done": payload}

@@ -10,15 +10,15 @@ import pytest
 
 pytest.importorskip("durabletask", reason="azure-functions-durable 2.x (Python 3.13+) is not installed")
 
-import pytest_asyncio  # noqa: E402
-from azure.durable_functions.client import DurableFunctionsClient  # noqa: E402
+import pytest_asyncio
+from azure.durable_functions.client import DurableFunctionsClient
 
-from singleton_start.backend import input_matches  # noqa: E402
-from singleton_start.backend_grpc import GrpcBackend  # noqa: E402
-from singleton_start.ports import BackendUnavailable, InstanceNotFound, StartOutcomeUnknown, StartRefused  # noqa: E402
-from singleton_start.status import InstanceState  # noqa: E402
-from tests.support.azurite import free_port  # noqa: E402
-from tests.support.grpc_peer import (  # noqa: E402
+from singleton_start.backend import input_matches
+from singleton_start.backend_grpc import GrpcBackend
+from singleton_start.ports import BackendUnavailable, InstanceNotFound, StartOutcomeUnknown, StartRefused
+from singleton_start.status import InstanceState
+from tests.support.azurite import free_port
+from tests.support.grpc_peer import (
     STOP_EVENT,
     TASK_HUB,
     WAITER,
@@ -26,7 +26,7 @@ from tests.support.grpc_peer import (  # noqa: E402
     Sidecar,
     client_binding,
 )
-from tests.support.observe import poll_until  # noqa: E402
+from tests.support.observe import poll_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 TIMEOUT = 5.0

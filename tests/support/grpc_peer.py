@@ -37,10 +37,11 @@ class Sidecar:
 
     def start(self) -> None:
         self.backend.start()
-        self.worker.start()
+        # durabletask's worker leaves start and stop unannotated.
+        self.worker.start()  # type: ignore[no-untyped-call,unused-ignore]
 
     def stop(self) -> None:
-        self.worker.stop()
+        self.worker.stop()  # type: ignore[no-untyped-call,unused-ignore]
         self.backend.stop(grace=0)
 
 
