@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .calls import Calls
 from .command import StartCommand
-from .lock import Lease
 from .outcomes import Outcome, Unavailable, answer_for
+from .ports import Lease
 from .settings import ConflictPolicy
 from .status import Observed
 from .timing import Deadline, backoff_delays
@@ -44,7 +44,7 @@ async def acquire(
             return lease
         if wait.remaining() <= 0:
             break
-        await calls.sleep(min(next(delays), wait.remaining()))
+        await calls.clock.sleep(min(next(delays), wait.remaining()))
         if may_answer_while_waiting(calls, command):
             observed = await calls.read(command, deadline)
             answer = answer_for(calls.decide(observed), observed)

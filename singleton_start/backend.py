@@ -13,11 +13,7 @@ from azure.durable_functions import DurableOrchestrationClient
 
 from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
-
-# The port's exceptions, which the start and the routes import from here.
-from .ports import BackendUnavailable as BackendUnavailable
-from .ports import StartOutcomeUnknown as StartOutcomeUnknown
-from .ports import StartRefused as StartRefused
+from .ports import BackendUnavailable, StartOutcomeUnknown, StartRefused
 from .status import Observed, UnreadableStatus, classify
 
 if TYPE_CHECKING:

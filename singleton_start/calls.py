@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .backend import BackendUnavailable
 from .command import StartCommand
 from .idempotency import replay_answer
-from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome
-from .ports import Backend
+from .ports import Backend, BackendUnavailable, Clock, Lease, Locks, StorageUnavailable
 from .settings import LEASE_SAFETY_SECONDS, Settings
 from .stats import StartStats
 from .status import Action, Observed, decide
@@ -25,9 +22,9 @@ class Calls:
     """One request's collaborators, with the limits every call of a start keeps to."""
 
     backend: Backend
-    locks: LeaseLocks
+    locks: Locks
     settings: Settings
-    sleep: Callable[[float], Awaitable[None]]
+    clock: Clock
     stats: StartStats = field(default_factory=StartStats)
 
     def decide(self, observed: Observed) -> Action:
@@ -46,7 +43,7 @@ class Calls:
             except BackendUnavailable:
                 if attempt == self.settings.start_attempts:
                     raise
-                await self.sleep(min(next(delays), deadline.remaining()))
+                await self.clock.sleep(min(next(delays), deadline.remaining()))
         raise AssertionError("unreachable")
 
     async def replay(self, command: StartCommand, observed: Observed, deadline: Deadline) -> Outcome | None:
@@ -55,7 +52,7 @@ class Calls:
         if claim is None or not observed.exists:
             return None
         record = await self.locks.read_record(self.backend.task_hub, command.instance_id, self.limit(deadline))
-        return replay_answer(claim, dict(record), observed, command.input_value)
+        return replay_answer(claim, dict(record.metadata), observed, command.input_value)
 
     async def send_start(self, command: StartCommand, timeout: float) -> None:
         """Send the start once, counted in this request's stats."""
@@ -64,7 +61,15 @@ class Calls:
 
     def hold(self, lease: Lease, deadline: Deadline) -> Deadline:
         """Until when a holder may still send calls: its lease's end minus the safety margin."""
-        return deadline.sooner(lease.remaining() - LEASE_SAFETY_SECONDS)
+        return deadline.sooner(self.remaining(lease) - LEASE_SAFETY_SECONDS)
+
+    def remaining(self, lease: Lease) -> float:
+        """How long the lease lasts at least, on this request's clock."""
+        return lease.ends_at - self.clock.now()
+
+    def deadline(self, seconds: float) -> Deadline:
+        """A deadline `seconds` from now on this request's clock."""
+        return Deadline(seconds, self.clock.now)
 
     def start_timeout(self, lease: Lease, deadline: Deadline) -> float:
         """A start's own timeout: at most half of what the hold has left, so that settling it fits too."""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from datetime import UTC, datetime
 
-from .backend import BackendUnavailable, StartOutcomeUnknown, StartRefused
 from .calls import Calls
 from .command import StartCommand
 from .idempotency import record_for, starting_record
-from .lock import Lease, StorageUnavailable
 from .outcomes import ArgumentsRefused, Outcome, Refused, Started, Unavailable, Unsettled, answer_for
+from .ports import BackendUnavailable, Lease, StartOutcomeUnknown, StartRefused, StorageUnavailable
 from .settings import ConflictPolicy, ReusePolicy
 from .settle import Landed, OtherStarted, Settled, settle, settle_unknown_start
 from .status import Action, InstanceState, Observed
@@ -62,7 +60,7 @@ class StartUnderLease:
         if calls.decide(observed) is Action.TERMINATE_THEN_START:
             observed = await self._terminate(calls.hold(self._lease, self._deadline))
         claim = command.idempotency
-        if claim is not None and not await self._write(starting_record(claim, datetime.now(UTC))):
+        if claim is not None and not await self._write(starting_record(claim, calls.clock.utcnow())):
             return Unavailable("the Idempotency-Key could not be recorded, so nothing was started")
         outcome = await self._start(observed)
         self._started = isinstance(outcome, Started)
@@ -118,7 +116,7 @@ class StartUnderLease:
                 return observed
             if wait.remaining() <= 0:
                 raise BackendUnavailable("the active instance did not terminate within the wait budget")
-            await calls.sleep(min(next(delays), wait.remaining()))
+            await calls.clock.sleep(min(next(delays), wait.remaining()))
 
     async def _start(self, before: Observed) -> Outcome:
         """Send the start; retry only what was certainly not sent, settle what may have been."""
@@ -144,7 +142,7 @@ class StartUnderLease:
             except StartOutcomeUnknown:
                 return await self._settle(before)
             if attempt < calls.settings.start_attempts:
-                await calls.sleep(min(next(delays), calls.hold(self._lease, self._deadline).remaining()))
+                await calls.clock.sleep(min(next(delays), calls.hold(self._lease, self._deadline).remaining()))
         return Unavailable(f"the start could not be sent in {calls.settings.start_attempts} tries")
 
     async def _settle(self, before: Observed) -> Outcome:

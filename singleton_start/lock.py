@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Coroutine, Mapping
@@ -24,13 +23,12 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
+from .clock import REAL_CLOCK
+from .ports import Clock, Lease, LockRecord, StorageUnavailable
+
 LOG = logging.getLogger(__name__)
 RELEASE_TIMEOUT_SECONDS = 2.0
 BLOB_CLIENTS_KEPT = 256
-
-
-class StorageUnavailable(Exception):
-    """The lock's storage account could not be reached or refused the call."""
 
 
 def lock_blob_name(task_hub: str, instance_id: str) -> str:
@@ -40,27 +38,21 @@ def lock_blob_name(task_hub: str, instance_id: str) -> str:
     return f"{task_hub.lower()}/{digest}"
 
 
-@dataclass
-class Lease:
-    """A held lock; release it exactly once. `ends_at` (time.monotonic) is counted from before the request
-    that took or renewed it was sent, so the lease can only end later than that, never sooner.
-    `created_blob`: the lock blob was created by this request, right before this lease was taken."""
+@dataclass(frozen=True)
+class BlobLease:
+    """The Lease handle of this adapter: the lock blob and the lease client that holds it."""
 
     blob: BlobClient
     client: BlobLeaseClient
-    ends_at: float = 0.0
-    created_blob: bool = False
-
-    def remaining(self) -> float:
-        return self.ends_at - time.monotonic()
 
 
 class LeaseLocks:
     """Takes, releases and annotates per-ID leases in one container."""
 
-    def __init__(self, container: ContainerClient, lease_seconds: int) -> None:
+    def __init__(self, container: ContainerClient, lease_seconds: int, clock: Clock = REAL_CLOCK) -> None:
         self._container = container
         self._lease_seconds = lease_seconds
+        self._clock = clock
         self.calls: Counter[str] = Counter()
         # Releases on their way, by blob name; each kept here until done, so none is lost or leaks.
         self._releasing: dict[str, asyncio.Task[None]] = {}
@@ -91,7 +83,7 @@ class LeaseLocks:
         """
         blob = self.lock_blob(task_hub, instance_id)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
-        lease = Lease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4())))
+        lease = Lease(blob.blob_name, BlobLease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4()))))
         try:
             return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
@@ -103,17 +95,18 @@ class LeaseLocks:
             raise
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
-        releasing = self._releasing.get(lease.blob.blob_name)
+        handle: BlobLease = lease.handle
+        releasing = self._releasing.get(lease.key)
         if releasing is not None:
             # This process is still giving this lease back: wait for that (bounded) instead of finding it held.
             await asyncio.wait({releasing})
         if create_first:
-            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
-                sent_at = time.monotonic()
-                await lease.client.acquire(lease_duration=self._lease_seconds)
+                sent_at = self._clock.now()
+                await handle.client.acquire(lease_duration=self._lease_seconds)
                 lease.ends_at = sent_at + self._lease_seconds
                 return lease
             except ResourceNotFoundError:
@@ -125,7 +118,7 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
-            lease.created_blob = await self._create_lock_blob_or_fail(lease.blob)
+            lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
 
     async def _create_lock_blob_or_fail(self, blob: BlobClient) -> bool:
@@ -168,7 +161,7 @@ class LeaseLocks:
         back. The next acquire of the blob in this process waits for both; a failure only delays the next
         holder until the lease expires. Await the result to wait for the release."""
         self.calls["lease_release"] += 1
-        name = lease.blob.blob_name
+        name = lease.key
         releasing = self._releasing[name] = asyncio.ensure_future(self._release(lease, first))
         releasing.add_done_callback(lambda done: self._forget(name, done))
         return asyncio.shield(releasing)
@@ -190,7 +183,7 @@ class LeaseLocks:
             except Exception as error:  # noqa: BLE001 - the lease is given back whatever became of it
                 LOG.warning("Work under the lease before its release failed: %s", type(error).__name__)
         try:
-            await asyncio.wait_for(lease.client.release(), RELEASE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(lease.handle.client.release(), RELEASE_TIMEOUT_SECONDS)
         except (AzureError, TimeoutError):
             pass
         except Exception as error:  # noqa: BLE001 - no one may be waiting for it: it must not end in an error
@@ -200,27 +193,29 @@ class LeaseLocks:
         """Keep the lease for another full length, counted from before the renewal was sent."""
         try:
             self.calls["lease_renew"] += 1
-            sent_at = time.monotonic()
-            await asyncio.wait_for(lease.client.renew(), timeout)
+            sent_at = self._clock.now()
+            await asyncio.wait_for(lease.handle.client.renew(), timeout)
         except (AzureError, TimeoutError) as error:
             raise StorageUnavailable(f"renewing the lease failed: {type(error).__name__}") from None
         lease.ends_at = sent_at + self._lease_seconds
 
-    async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> Mapping[str, str]:
-        """The metadata the last starter left on the lock blob; empty when there is none."""
+    async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> LockRecord:
+        """The metadata the last starter left on the lock blob, and the blob's creation time; empty when there
+        is no blob."""
         try:
             self.calls["record_read"] += 1
             properties = await asyncio.wait_for(self.lock_blob(task_hub, instance_id).get_blob_properties(), timeout)
         except ResourceNotFoundError:
-            return {}
+            return LockRecord()
         except (AzureError, TimeoutError) as error:
             raise StorageUnavailable(f"reading the lock record failed: {type(error).__name__}") from None
-        return dict(properties.metadata or {})
+        return LockRecord(dict(properties.metadata or {}), properties.creation_time)
 
     async def write_record(self, lease: Lease, record: Mapping[str, str], timeout: float) -> None:
         """Leave metadata on the lock blob while holding its lease."""
         try:
             self.calls["record_write"] += 1
-            await asyncio.wait_for(lease.blob.set_blob_metadata(dict(record), lease=lease.client), timeout)
+            handle: BlobLease = lease.handle
+            await asyncio.wait_for(handle.blob.set_blob_metadata(dict(record), lease=handle.client), timeout)
         except (AzureError, TimeoutError) as error:
             raise StorageUnavailable(f"writing the lock record failed: {type(error).__name__}") from None

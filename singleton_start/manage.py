@@ -8,11 +8,18 @@ from typing import Any
 
 import azure.functions as func
 
-from .backend import BackendUnavailable
 from .contract import ErrorCode, error_response, iso_time, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
-from .ports import Backend, CommandRefused, InstanceGone, InstanceNotFound, LinkedBackend, OutcomeUnknown
+from .ports import (
+    Backend,
+    BackendUnavailable,
+    CommandRefused,
+    InstanceGone,
+    InstanceNotFound,
+    LinkedBackend,
+    OutcomeUnknown,
+)
 from .settings import ManagementLinks, Settings
 from .status import InstanceState
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import azure.functions as func
 from opentelemetry.trace import Tracer
 
-from .backend import BackendUnavailable, DurableBackend
+from .backend import DurableBackend
 from .contract import (
     ContractError,
     ErrorCode,
@@ -37,7 +37,7 @@ from .manage import (
     not_found_response,
     status_response,
 )
-from .ports import LinkedBackend
+from .ports import BackendUnavailable, LinkedBackend
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, load_settings
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import BackendUnavailable, StartOutcomeUnknown, StartRefused, input_matches
+from .backend import input_matches
 from .calls import Calls
 from .command import StartCommand
-from .lock import Lease
+from .ports import BackendUnavailable, Lease, StartOutcomeUnknown, StartRefused
 from .settings import LEASE_SAFETY_SECONDS
 from .status import InstanceState, Observed
 from .timing import Deadline, DeadlineReached, backoff_delays
@@ -67,8 +67,8 @@ async def settle_unknown_start(
     # Renewed after the start was sent, the lease now lasts its full length past the start's request.
     await calls.renew(lease, deadline)
     while deadline.remaining() > 0:
-        await calls.sleep(min(next(delays), deadline.remaining()))
-        if lease.remaining() < LEASE_SAFETY_SECONDS + calls.settings.backend_timeout_seconds:
+        await calls.clock.sleep(min(next(delays), deadline.remaining()))
+        if calls.remaining(lease) < LEASE_SAFETY_SECONDS + calls.settings.backend_timeout_seconds:
             await calls.renew(lease, deadline)
         verdict = await _read_verdict(calls, command, before, deadline)
         if isinstance(verdict, Landed | OtherStarted):

@@ -13,18 +13,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 from .acquire import acquire, answer_without_lock
-from .backend import BackendUnavailable
 from .calls import Calls
+from .clock import REAL_CLOCK
 from .command import StartCommand
 from .flights import StartsInFlight
 from .holding import StartUnderLease, first_read_still_holds
-from .lock import Lease, LeaseLocks, StorageUnavailable
 from .outcomes import Outcome, Unavailable
-from .ports import Backend
+from .ports import Backend, BackendUnavailable, Clock, Lease, Locks, StorageUnavailable
 from .settings import Settings
 from .stats import StartStats
 from .status import Observed
@@ -37,12 +33,12 @@ class SingletonStarter:
     def __init__(
         self,
         backend: Backend,
-        locks: LeaseLocks,
+        locks: Locks,
         settings: Settings,
         flights: StartsInFlight,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
-        self._calls = Calls(backend, locks, settings, sleep)
+        self._calls = Calls(backend, locks, settings, clock)
         self._flights = flights
 
     @property
@@ -51,7 +47,7 @@ class SingletonStarter:
         return self._calls.stats
 
     async def start(self, command: StartCommand) -> Outcome:
-        deadline = Deadline(self._calls.settings.request_timeout_seconds)
+        deadline = self._calls.deadline(self._calls.settings.request_timeout_seconds)
         try:
             return await self._start(command, deadline)
         except (BackendUnavailable, StorageUnavailable) as error:

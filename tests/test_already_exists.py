@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from singleton_start.backend import DurableBackend, StartRefused
+from singleton_start.backend import DurableBackend
+from singleton_start.ports import StartRefused
 from tests.support.durable_standin import DurableStandin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

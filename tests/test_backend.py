@@ -6,13 +6,9 @@ import socket
 
 import pytest
 
-from singleton_start.backend import (
-    BackendUnavailable,
-    DurableBackend,
-    StartOutcomeUnknown,
-    StartRefused,
-)
+from singleton_start.backend import DurableBackend
 from singleton_start.durable_http import DurableHttp
+from singleton_start.ports import BackendUnavailable, StartOutcomeUnknown, StartRefused
 from singleton_start.status import InstanceState
 from tests.support.durable_standin import DurableStandin
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from singleton_start.backend import StartOutcomeUnknown, StartRefused, start_answer, status_read_problem
+from singleton_start.backend import start_answer, status_read_problem
+from singleton_start.ports import StartOutcomeUnknown, StartRefused
 
 ACCEPTED_BODY = {"id": "job", "statusQueryGetUri": "http://localhost/instances/job"}
 ALREADY_EXISTS_500 = {

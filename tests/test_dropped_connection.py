@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from singleton_start.backend import DurableBackend, StartOutcomeUnknown
+from singleton_start.backend import DurableBackend
+from singleton_start.ports import StartOutcomeUnknown
 from tests.conftest import StartApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import enqueued_inputs, started_inputs, status_codes

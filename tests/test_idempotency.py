@@ -81,7 +81,7 @@ async def test_keyed_start_records_the_key_and_the_instance_created_time_on_the_
     assert (await app.post(instance_id, {"n": 1}, headers=KEY)).status_code == 202
     await app.endpoint.locks.drain()  # the record is completed after the answer
 
-    record = await app.endpoint.locks.read_record(TASK_HUB, instance_id, 5)
+    record = (await app.endpoint.locks.read_record(TASK_HUB, instance_id, 5)).metadata
 
     assert record["idempotencykey"] == "order-42"
     created = durable.row(instance_id)["createdTime"].replace(microsecond=0)

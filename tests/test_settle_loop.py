@@ -3,14 +3,13 @@ the start shows, and sends the same start again while nothing has shown."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from singleton_start.backend import DurableBackend
 from singleton_start.calls import Calls
+from singleton_start.clock import REAL_CLOCK
 from singleton_start.command import StartCommand
-from singleton_start.lock import Lease
+from singleton_start.ports import Lease
 from singleton_start.settle import Landed, NotYet, OtherStarted, settle_unknown_start
 from singleton_start.status import MISSING
 from singleton_start.timing import Deadline
@@ -28,7 +27,7 @@ async def settle_after_unknown(app: StartApp, durable: DurableStandin, instance_
         DurableBackend(app.endpoint.durable_http, durable.starter_binding()),
         app.endpoint.locks,
         app.endpoint.settings,
-        asyncio.sleep,
+        REAL_CLOCK,
     )
     lease = await app.endpoint.locks.try_acquire(TASK_HUB, instance_id, 5, blob_may_be_missing=True)
     assert isinstance(lease, Lease)
