@@ -46,6 +46,7 @@ from .outcomes import (
     Unavailable,
     Unsettled,
 )
+from .ports import LinkedBackend
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, SettingsError, load_settings
 from .start import SingletonStarter
@@ -233,19 +234,20 @@ class StartEndpoint:
         await self._blob_service.close()
         await self.durable_http.close()
 
-    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        """Answer inside the request's span, which its log line and any start it sends belong to."""
+    async def handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
+        """Answer inside the request's span, which its log line and any start it sends belong to.
+        `starter`: a v1 folder's binding string, or the backend a decorator app adapted its client to."""
         with request_span(START_ROUTE, self.tracer):
             return await self._handle(req, starter)
 
-    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+    async def _handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
         started_at = time.perf_counter()
         request = Request.from_http(req)
         outcome_name = "invalid"
         stats: StartStats | None = None
         try:
             command = command_for(request, self.settings)
-            backend = DurableBackend(self.durable_http, starter)
+            backend = DurableBackend(self.durable_http, starter) if isinstance(starter, str) else starter
             use_case = SingletonStarter(backend, self.locks, self.settings, self.flights)
             stats = use_case.stats
             outcome = await use_case.start(command)

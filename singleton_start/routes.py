@@ -44,7 +44,7 @@ from .manage import (
     not_found_response,
     status_response,
 )
-from .ports import BackendUnavailable, Clock, Locks, StorageUnavailable
+from .ports import BackendUnavailable, Clock, LinkedBackend, Locks, StorageUnavailable
 from .request_log import TRACER, log_request, request_span
 from .settings import Settings, load_settings
 from .timing import Deadline, DeadlineReached
@@ -59,7 +59,7 @@ class Target:
 
     orchestrator: str
     instance_id: str
-    backend: DurableBackend
+    backend: LinkedBackend
     links: dict[str, str]
     deadline: Deadline
     call_seconds: float
@@ -112,18 +112,19 @@ class ManageEndpoint(ABC):
     async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         """The outcome's name and the answer; raises ContractError before any I/O for a bad request."""
 
-    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        """Answer inside the request's span, which its log line and any start it sends belong to."""
+    async def handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
+        """Answer inside the request's span, which its log line and any start it sends belong to.
+        `starter`: a v1 folder's binding string, or the backend a decorator app adapted its client to."""
         with request_span(self.route, self.tracer):
             return await self._handle(req, starter)
 
-    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
+    async def _handle(self, req: func.HttpRequest, starter: str | LinkedBackend) -> func.HttpResponse:
         started_at = time.perf_counter()
         function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
         outcome = "invalid"
         try:
             orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
-            backend = DurableBackend(self.durable_http, starter)
+            backend = DurableBackend(self.durable_http, starter) if isinstance(starter, str) else starter
             links = links_for(self.settings, req, backend, orchestrator, instance_id)
             deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
             target = Target(orchestrator, instance_id, backend, links, deadline, self.settings.backend_timeout_seconds)
