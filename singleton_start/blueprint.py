@@ -15,8 +15,9 @@ import azure.functions as func
 from .backend import DurableBackend
 from .durable_http import DurableHttp
 from .endpoint import StartEndpoint
+from .http_adapter import HttpAdapter
 from .ports import LinkedBackend
-from .routes import EventEndpoint, ManageEndpoint, StatusEndpoint, TerminateEndpoint
+from .routes import EventEndpoint, StatusEndpoint, TerminateEndpoint
 
 DURABLE_SDK = "azure-functions-durable"
 CLIENT_PARAMETER = "client"
@@ -61,7 +62,7 @@ def _function(blueprint: df.Blueprint, name: str, handle: Handler, http: Durable
 class SingletonStartBlueprint(df.Blueprint):
     """A Blueprint that keeps the endpoints its functions call, so that their clients can be closed."""
 
-    def __init__(self, endpoints: Sequence[StartEndpoint | ManageEndpoint], http_auth_level: func.AuthLevel) -> None:
+    def __init__(self, endpoints: Sequence[HttpAdapter], http_auth_level: func.AuthLevel) -> None:
         super().__init__(http_auth_level=http_auth_level)
         self.endpoints = endpoints
 
