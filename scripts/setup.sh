@@ -134,3 +134,20 @@ ensure_node_modules() {
     npm ci --no-audit --no-fund --loglevel=error >/dev/null
   fi
 }
+
+# The 2.x SDK line's venv (requirements-durable2.txt), beside .venv: the two lines cannot share one.
+ensure_durable2_env() {
+  local python="${PYTHON:-python3}"
+  if [ -x .venv-durable2/bin/python ] && [ "$(python_identity .venv-durable2/bin/python)" != "$(python_identity "$python")" ]; then
+    rm -rf .venv-durable2
+  fi
+  [ -x .venv-durable2/bin/python ] || "$python" -m venv .venv-durable2
+  local stamp=".venv-durable2/.installed"
+  local digest
+  digest="$(sha256sum requirements-durable2.txt | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    echo "Installing requirements-durable2.txt into .venv-durable2..."
+    .venv-durable2/bin/python -m pip install --quiet --quiet --disable-pip-version-check -r requirements-durable2.txt
+    echo "$digest" > "$stamp"
+  fi
+}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import azure.functions as func
 from azure.durable_functions import DurableOrchestrationClient
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from .durable_http import DurableHttp, Exchange, NoAnswer, NotSent
 from .instance_status import InstanceStatus, instance_status
@@ -24,6 +23,10 @@ from .ports import (
     StartRefused,
 )
 from .status import Observed, UnreadableStatus, classify
+
+if TYPE_CHECKING:
+    # A 1.x model: only annotations name it, so the module also imports where the 2.x SDK is installed.
+    from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 # HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
 STATUS_READ_CODES = frozenset({200, 202, 400, 500})
@@ -134,10 +137,13 @@ def classify_or_unavailable(status: DurableOrchestrationStatus, reduce: Callable
 class DurableBackend:
     """One request's view of the Durable extension through the real SDK client, over the app's session."""
 
-    def __init__(self, http: DurableHttp, starter: str) -> None:
+    def __init__(self, http: DurableHttp, starter: str | DurableOrchestrationClient) -> None:
         self._http = http
-        # The SDK parses the starter binding here, once per request; every call works on a copy of this client.
-        self._client = DurableOrchestrationClient(starter)
+        # The SDK parses the starter binding once per request (a v1 folder hands over the binding string, a
+        # decorator app's durable_client_input the client made from it); every call works on a copy of it.
+        if not isinstance(starter, DurableOrchestrationClient):
+            starter = DurableOrchestrationClient(starter)
+        self._client = starter
         self.task_hub: str = self._client._orchestration_bindings.task_hub_name
 
     def management_links(self, request: func.HttpRequest | None, instance_id: str) -> dict[str, str]:

@@ -1,19 +1,16 @@
-"""The HTTP entrypoint's adapter: request in, one use-case run, one JSON answer and one log line out."""
+"""The start route: a request validated into a start command, the start use case run, its outcome answered."""
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import azure.functions as func
 from azure.storage.blob.aio import BlobServiceClient, LinearRetry
-from opentelemetry.trace import Tracer
 
-from .backend import DurableBackend
 from .command import StartCommand
 from .contract import (
     ContractError,
@@ -29,9 +26,9 @@ from .contract import (
     unavailable_response,
     validate_idempotency_key,
 )
-from .durable_http import DurableHttp
 from .flights import StartsInFlight
 from .host_config import check_host_config
+from .http_adapter import Call, HttpAdapter
 from .idempotency import IdempotencyClaim, request_digest
 from .lock import LeaseLocks
 from .manage import links_for
@@ -46,10 +43,8 @@ from .outcomes import (
     Unavailable,
     Unsettled,
 )
-from .request_log import TRACER, log_request, request_span
 from .settings import Settings, SettingsError, load_settings
 from .start import SingletonStarter
-from .stats import StartStats
 from .status import InstanceState
 
 LOG = logging.getLogger("singleton_start")
@@ -207,16 +202,16 @@ OUTCOME_NAMES = {
 }
 
 
-class StartEndpoint:
-    """HttpStartSingle's behaviour, with clients made once per worker process."""
+class StartEndpoint(HttpAdapter):
+    """HttpStartSingle's use case behind the shared adapter, with clients made once per worker process."""
+
+    route = START_ROUTE
 
     def __init__(self, settings: Settings, blob_service: BlobServiceClient) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self._blob_service = blob_service
         self.flights = StartsInFlight()
-        self.durable_http = DurableHttp()
         self.locks = LeaseLocks(blob_service.get_container_client(settings.lock_container), settings.lock_lease_seconds)
-        self.tracer: Tracer = TRACER
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> StartEndpoint:
@@ -232,46 +227,18 @@ class StartEndpoint:
         await self.flights.drain()
         await self.locks.drain()
         await self._blob_service.close()
-        await self.durable_http.close()
+        await super().close()
 
-    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        """Answer inside the request's span, which its log line and any start it sends belong to."""
-        with request_span(START_ROUTE, self.tracer):
-            return await self._handle(req, starter)
-
-    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        started_at = time.perf_counter()
-        request = Request.from_http(req)
-        outcome_name = "invalid"
-        stats: StartStats | None = None
-        try:
-            command = command_for(request, self.settings)
-            backend = DurableBackend(self.durable_http, starter)
-            use_case = SingletonStarter(backend, self.locks, self.settings, self.flights)
-            stats = use_case.stats
-            outcome = await use_case.start(command)
-            outcome_name = OUTCOME_NAMES[type(outcome)]
-            if isinstance(outcome, Started) and outcome.replayed:
-                outcome_name = "replayed"
-            if isinstance(outcome, Unavailable | Unsettled | TerminatePending | ArgumentsRefused):
-                LOG.warning("Start of instance %r not made: %s", command.instance_id, outcome.reason)
-            links = links_for(self.settings, req, backend, command.orchestrator, command.instance_id)
-            response = respond(outcome, command.instance_id, links, self.settings)
-        except ContractError as error:
-            response = error_response(error.error, error.message)
-        except Exception:
-            outcome_name = "internal"
-            LOG.exception("Start of instance %r failed with a bug", request.instance_id)
-            response = error_response(
-                ErrorCode.INTERNAL, "The start failed with an unexpected error; it has been logged."
-            )
-        log_request(
-            START_ROUTE,
-            request.instance_id,
-            request.function_name,
-            outcome_name,
-            response.status_code,
-            started_at,
-            stats,
-        )
-        return response
+    async def answer(self, call: Call) -> tuple[str, func.HttpResponse]:
+        command = command_for(Request.from_http(call.req), self.settings)
+        backend = call.backend()
+        use_case = SingletonStarter(backend, self.locks, self.settings, self.flights)
+        call.stats = use_case.stats
+        outcome = await use_case.start(command)
+        outcome_name = OUTCOME_NAMES[type(outcome)]
+        if isinstance(outcome, Started) and outcome.replayed:
+            outcome_name = "replayed"
+        if isinstance(outcome, Unavailable | Unsettled | TerminatePending | ArgumentsRefused):
+            LOG.warning("Start of instance %r not made: %s", command.instance_id, outcome.reason)
+        links = links_for(self.settings, call.req, backend, command.orchestrator, command.instance_id)
+        return outcome_name, respond(outcome, command.instance_id, links, self.settings)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
+from typing import TYPE_CHECKING, Any
 
 from .status import Observed, classify
+
+if TYPE_CHECKING:
+    # A 1.x model, named in annotations only: the module also imports where the 2.x SDK is installed.
+    from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,20 @@ from typing import Any
 
 import azure.functions as func
 
-from .backend import DurableBackend
 from .contract import ErrorCode, error_response, iso_time, json_response
 from .instance_status import InstanceStatus
 from .links import app_links, request_origin
-from .ports import Backend, BackendUnavailable, Clock, InstanceGone, InstanceNotFound, Lease, Locks, OutcomeUnknown
+from .ports import (
+    Backend,
+    BackendUnavailable,
+    Clock,
+    InstanceGone,
+    InstanceNotFound,
+    Lease,
+    LinkedBackend,
+    Locks,
+    OutcomeUnknown,
+)
 from .settings import LEASE_SAFETY_SECONDS, ManagementLinks, Settings
 from .settle import TerminatedByUs, lease_lasts_for_send, terminate_seen
 from .status import InstanceState
@@ -55,7 +64,7 @@ def find(status: InstanceStatus | None, orchestrator: str) -> Found:
 
 
 def links_for(
-    settings: Settings, req: func.HttpRequest, backend: DurableBackend, orchestrator: str, instance_id: str
+    settings: Settings, req: func.HttpRequest, backend: LinkedBackend, orchestrator: str, instance_id: str
 ) -> dict[str, str]:
     """The links an answer carries: the app's own routes, or the extension's in extension mode."""
     if settings.management_links is ManagementLinks.EXTENSION:

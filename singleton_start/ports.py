@@ -84,6 +84,15 @@ class Backend(Protocol):
         ...
 
 
+class LinkedBackend(Backend, Protocol):
+    """A backend reached through the app's Durable client binding, which also knows the extension's own
+    management URLs (for SINGLETON_MANAGEMENT_LINKS=extension)."""
+
+    def management_links(self, request: Any, instance_id: str) -> dict[str, str]:
+        """The extension's management URLs of an instance, as create_check_status_response builds them."""
+        ...
+
+
 @dataclass
 class Lease:
     """A held per-ID lock; release it exactly once. `ends_at` is on the Clock's `now()` scale, counted from

@@ -1,35 +1,28 @@
-"""The status, terminate and event routes: request in, one use-case run, one JSON answer and one log line out."""
+"""The status, terminate and event routes: an allowlisted target, one use-case run, one answer."""
 
 from __future__ import annotations
 
-import logging
 import os
-import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import azure.functions as func
 from azure.storage.blob.aio import BlobServiceClient
-from opentelemetry.trace import Tracer
 
-from .backend import DurableBackend
-from .clock import REAL_CLOCK
 from .contract import (
     ContractError,
     ErrorCode,
     NoInput,
     allowed_target,
-    error_response,
     parse_input,
     terminate_reason,
-    unavailable_response,
     validate_event_name,
 )
-from .durable_http import DurableHttp
 from .endpoint import blob_service_from_environment
 from .host_config import check_host_config
+from .http_adapter import Call, HttpAdapter
 from .lock import LeaseLocks
 from .manage import (
     Acted,
@@ -44,12 +37,10 @@ from .manage import (
     not_found_response,
     status_response,
 )
-from .ports import BackendUnavailable, Clock, Locks, StorageUnavailable
-from .request_log import TRACER, log_request, request_span
+from .ports import LinkedBackend, Locks
 from .settings import Settings, load_settings
-from .timing import Deadline, DeadlineReached
+from .timing import Deadline
 
-LOG = logging.getLogger("singleton_start")
 DEFAULT_TERMINATE_REASON = "Terminated on request."
 
 
@@ -59,7 +50,7 @@ class Target:
 
     orchestrator: str
     instance_id: str
-    backend: DurableBackend
+    backend: LinkedBackend
     links: dict[str, str]
     deadline: Deadline
     call_seconds: float
@@ -69,16 +60,11 @@ class Target:
         return self.deadline.timeout(self.call_seconds)
 
 
-class ManageEndpoint(ABC):
-    """What the three routes share: the allowlist and ID rules, the deadline, the error answers, the log line."""
-
-    route: ClassVar[str]
+class ManageEndpoint(HttpAdapter):
+    """What the three routes share behind the adapter: the allowlist and ID rules, and the per-ID lease."""
 
     def __init__(self, settings: Settings, blob_service: BlobServiceClient | None = None) -> None:
-        self.settings = settings
-        self.durable_http = DurableHttp()
-        self.tracer: Tracer = TRACER
-        self.clock: Clock = REAL_CLOCK
+        super().__init__(settings)
         self._blob_service = blob_service
         self.locks: Locks | None = None
         if blob_service is not None:
@@ -91,7 +77,7 @@ class ManageEndpoint(ABC):
             await self.locks.drain()
         if self._blob_service is not None:
             await self._blob_service.close()
-        await self.durable_http.close()
+        await super().close()
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ManageEndpoint:
@@ -108,40 +94,17 @@ class ManageEndpoint(ABC):
         assert self.locks is not None, "a route that sends needs the lock's storage"
         return UnderLease(target.backend, self.locks, self.clock, self.settings, target.deadline)
 
+    async def answer(self, call: Call) -> tuple[str, func.HttpResponse]:
+        function_name, instance_id = call.req.route_params.get("functionName"), call.req.route_params.get("instanceId")
+        orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
+        backend = call.backend()
+        links = links_for(self.settings, call.req, backend, orchestrator, instance_id)
+        target = Target(orchestrator, instance_id, backend, links, call.deadline, self.settings.backend_timeout_seconds)
+        return await self.act(call.req, target)
+
     @abstractmethod
-    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
-        """The outcome's name and the answer; raises ContractError before any I/O for a bad request."""
-
-    async def handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        """Answer inside the request's span, which its log line and any start it sends belong to."""
-        with request_span(self.route, self.tracer):
-            return await self._handle(req, starter)
-
-    async def _handle(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
-        started_at = time.perf_counter()
-        function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
-        outcome = "invalid"
-        try:
-            orchestrator, instance_id = allowed_target(function_name, instance_id, self.settings.orchestrators)
-            backend = DurableBackend(self.durable_http, starter)
-            links = links_for(self.settings, req, backend, orchestrator, instance_id)
-            deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
-            target = Target(orchestrator, instance_id, backend, links, deadline, self.settings.backend_timeout_seconds)
-            outcome, response = await self.answer(req, target)
-        except ContractError as error:
-            response = error_response(error.error, error.message)
-        except (BackendUnavailable, StorageUnavailable, DeadlineReached) as error:
-            outcome = "unavailable"
-            LOG.warning("%s for instance %r unavailable: %s", self.route, instance_id, error)
-            response = unavailable_response()
-        except Exception:
-            outcome = "internal"
-            LOG.exception("%s for instance %r failed with a bug", self.route, instance_id)
-            response = error_response(
-                ErrorCode.INTERNAL, "The request failed with an unexpected error; it has been logged."
-            )
-        log_request(self.route, instance_id, function_name, outcome, response.status_code, started_at)
-        return response
+    async def act(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+        """The route's use case on an allowlisted target; raises ContractError before any I/O for a bad request."""
 
 
 def _show_input(req: func.HttpRequest) -> bool:
@@ -155,7 +118,7 @@ class StatusEndpoint(ManageEndpoint):
     route = "GET orchestrators/{functionName}/{instanceId}"
     needs_lock = False
 
-    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+    async def act(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         with_input = _show_input(req)
         found = await look_up(
             target.backend, target.orchestrator, target.instance_id, target.timeout(), with_input=with_input
@@ -179,7 +142,7 @@ class TerminateEndpoint(ManageEndpoint):
 
     route = "POST orchestrators/{functionName}/{instanceId}/terminate"
 
-    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+    async def act(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         reason = terminate_reason(
             req.params.get("reason"),
             req.headers.get("content-type"),
@@ -202,7 +165,7 @@ class EventEndpoint(ManageEndpoint):
 
     route = "POST orchestrators/{functionName}/{instanceId}/events/{eventName}"
 
-    async def answer(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
+    async def act(self, req: func.HttpRequest, target: Target) -> tuple[str, func.HttpResponse]:
         event_name = req.route_params.get("eventName")
         problem = validate_event_name(event_name)
         if problem:

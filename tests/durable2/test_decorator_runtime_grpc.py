@@ -1,0 +1,78 @@
+"""The example decorator app through the real v2 worker runtime with azure-functions-durable 2.x: each route's
+client is the SDK's gRPC client, made from the binding, talking to durabletask's in-memory sidecar."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+pytest.importorskip("durabletask", reason="azure-functions-durable 2.x (Python 3.13+) is not installed")
+
+import pytest_asyncio
+
+from tests.support.azurite import Azurite
+from tests.support.grpc_peer import STOP_EVENT, WAITER, Sidecar, client_binding
+from tests.support.runtime import HttpAnswer
+from tests.support.runtime_v2 import DecoratorRuntime, start_decorator_runtime, v2_runtime_available
+
+_unavailable = v2_runtime_available()
+pytestmark = [
+    pytest.mark.skipif(_unavailable is not None, reason=_unavailable or ""),
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+
+@pytest.fixture(scope="module")
+def sidecar() -> Iterator[Sidecar]:
+    peer = Sidecar()
+    peer.start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def azurite() -> Iterator[Azurite]:
+    server = Azurite()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def decorator_app(azurite: Azurite) -> AsyncIterator[DecoratorRuntime]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AzureWebJobsStorage", azurite.connection_string)
+        patch.setenv("SINGLETON_ORCHESTRATORS", WAITER)
+        runtime = await start_decorator_runtime()
+        yield runtime
+        await runtime.close()
+
+
+async def call(runtime: DecoratorRuntime, sidecar: Sidecar, name: str, instance_id: str, **route: str) -> HttpAnswer:
+    method = "GET" if name == "HttpGetStatus" else "POST"
+    params = {"functionName": WAITER, "instanceId": instance_id, **route}
+    client = runtime.string(client_binding(sidecar.address))
+    return await runtime.http(name, params, method=method, client=client)
+
+
+async def test_the_four_routes_start_refuse_read_signal_and_terminate_over_grpc(
+    decorator_app: DecoratorRuntime, sidecar: Sidecar
+) -> None:
+    first, second = f"v2-{uuid.uuid4().hex[:10]}", f"v2-{uuid.uuid4().hex[:10]}"
+
+    started = await call(decorator_app, sidecar, "HttpStartSingle", first)
+    assert started.status_code == 202 and started.json()["id"] == first
+    again = await call(decorator_app, sidecar, "HttpStartSingle", first)
+    assert again.status_code == 409 and again.json()["error"] == "conflict"
+
+    status = await call(decorator_app, sidecar, "HttpGetStatus", first)
+    assert status.status_code == 202 and status.json()["name"] == WAITER
+
+    assert (await call(decorator_app, sidecar, "HttpRaiseEvent", first, eventName=STOP_EVENT)).status_code == 202
+    assert (await call(decorator_app, sidecar, "HttpStartSingle", second)).status_code == 202
+    assert (await call(decorator_app, sidecar, "HttpTerminate", second)).status_code == 202
+
+    missing = await call(decorator_app, sidecar, "HttpGetStatus", f"v2-{uuid.uuid4().hex[:10]}")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
