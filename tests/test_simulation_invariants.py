@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulation.invariants import History, Request, check
-from simulation.model import Execution, Message, StartSend
+from simulation.model import OUTSIDE_TAG, Execution, Message, StartSend
 
 ALLOW = ("SingletonOrchestrator",)
 
@@ -94,6 +94,16 @@ def test_a_terminate_that_ends_an_execution_made_after_it_was_decided_is_flagged
 def test_an_event_that_reaches_another_execution_than_the_one_addressed_is_flagged() -> None:
     event = Message("event", "job", "v", 1.0, decided_at=0.9, addressed="e1", hit="e2", route="SingletonOrchestrator")
     h = history([], [execution("e1", "x", 0.0, 1.5), execution("e2", "y", 2.0, 3.0)], [event])
+    assert "commands_reach_only_their_target" in broken(h)
+
+
+def test_a_command_reaching_an_execution_started_outside_the_app_after_it_was_decided_is_the_named_window() -> None:
+    """No lock of the app keeps out a start made outside it; the README names that window."""
+    terminate = Message("terminate", "job", "t", 1.0, decided_at=0.9, addressed="e1", hit="e2")
+    outside = execution("e2", OUTSIDE_TAG, 2.0, 3.0, name="Outsider")
+    assert broken(history([], [execution("e1", "x", 0.0, 1.5), outside], [terminate])) == set()
+    through_the_app = execution("e2", "y", 2.0, 3.0)
+    h = history([], [execution("e1", "x", 0.0, 1.5), through_the_app], [terminate])
     assert "commands_reach_only_their_target" in broken(h)
 
 
