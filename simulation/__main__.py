@@ -1,4 +1,5 @@
-"""`python -m simulation --runs N --seed S [--json PATH]`: run seeds S to S+N-1, report figures and failures.
+"""`python -m simulation --runs N --seed S [--backend http|grpc] [--json PATH]`: run seeds S to S+N-1, report
+figures and failures.
 
 The last line is exactly `simulated N runs (seed S): V violations`, V being the runs that broke an invariant;
 the exit code is 1 when V is not 0. `--runs 1 --seed X` reproduces the run of seed X.
@@ -16,24 +17,26 @@ from collections import Counter
 from pathlib import Path
 
 from .invariants import INVARIANTS
-from .simulator import COVERAGE, RunResult, run_seed, shrink
+from .simulator import BACKENDS, COVERAGE, RunResult, run, run_seed, shrink
 
 FAILURES_LISTED = 20
 
 
-def explore(first: int, count: int, late_landing_bound: float) -> tuple[Counter[str], list[tuple[int, list[str]]]]:
+def explore(
+    first: int, count: int, late_landing_bound: float, backend: str = "http"
+) -> tuple[Counter[str], list[tuple[int, list[str]]]]:
     """Run a block of seeds; the runs that reached each coverage case, and the failing seeds."""
     coverage: Counter[str] = Counter()
     failures = []
     for seed in range(first, first + count):
-        result = run_seed(seed, late_landing_bound)
+        result = run_seed(seed, late_landing_bound, backend)
         coverage.update(result.coverage)
         if result.failed:
             failures.append((seed, [f"{v.invariant}: {v.detail}" for v in result.violations]))
     return coverage, failures
 
 
-def _explore(args: tuple[int, int, float]) -> tuple[Counter[str], list[tuple[int, list[str]]]]:
+def _explore(args: tuple[int, int, float, str]) -> tuple[Counter[str], list[tuple[int, list[str]]]]:
     return explore(*args)
 
 
@@ -42,8 +45,8 @@ def blocks(seed: int, runs: int, workers: int) -> list[tuple[int, int]]:
     return [(first, min(size, seed + runs - first)) for first in range(seed, seed + runs, size)]
 
 
-def report_failure(result: RunResult) -> None:
-    small = shrink(result)
+def report_failure(result: RunResult, backend: str) -> None:
+    small = shrink(result, lambda scenario: run(scenario, backend))
     print(
         f"\n--- seed {result.scenario.seed} fails; shrunk from {result.scenario.size()} to {small.scenario.size()} "
         "actors, hosts and faults ---"
@@ -73,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             "window drawn (lease minus backend timeout: 10 s) less a second"
         ),
     )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default="http",
+        help="the Backend adapter the hosts use: the 1.x SDK's HTTP answers or the 2.x SDK's gRPC ones",
+    )
     parser.add_argument("--explain", type=int, default=1, help="failing seeds to shrink and show with a timeline")
     parser.add_argument(
         "--require-coverage",
@@ -84,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     coverage: Counter[str] = Counter()
     failures: list[tuple[int, list[str]]] = []
-    work = [(first, count, args.late_landing_bound) for first, count in blocks(args.seed, args.runs, args.workers)]
+    work = [
+        (first, count, args.late_landing_bound, args.backend)
+        for first, count in blocks(args.seed, args.runs, args.workers)
+    ]
     if args.workers > 1 and len(work) > 1:
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
             results = pool.map(_explore, work, chunksize=1)
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed, messages in failures[:FAILURES_LISTED]:
         print(f"  seed {seed}: {messages[0]}")
     for seed, _ in failures[: args.explain]:
-        report_failure(run_seed(seed, args.late_landing_bound))
+        report_failure(run_seed(seed, args.late_landing_bound, args.backend), args.backend)
     if args.json:
         summary = {
             "runs": args.runs,

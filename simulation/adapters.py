@@ -15,6 +15,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from singleton_start.grpc_answers import (
+    RUNTIME_STATUS_NAMES,
+    command_failure,
+    no_answer,
+    read_failure,
+    runtime_state,
+    start_failure,
+)
+from singleton_start.grpc_answers import describe as grpc_describe
 from singleton_start.instance_status import InstanceStatus
 from singleton_start.ports import (
     BackendUnavailable,
@@ -108,19 +117,26 @@ class SimBackend:
     async def _status(self, instance_id: str, timeout: float, with_input: bool) -> Mapping[str, Any] | None:
         tag = REQUEST_TAG.get()
         answer = await call(lambda reply: self._world.status(tag, instance_id, with_input, reply), timeout)
+        return self._status_body(answer, timeout)
+
+    def _status_body(self, answer: Answer, timeout: float) -> Mapping[str, Any] | None:
+        """The tracking row a status read's answer shows, None for no instance; BackendUnavailable otherwise."""
         if answer.status == 404:
             return None
         if answer.status == 200 and isinstance(answer.body, dict):
             return answer.body
         raise BackendUnavailable(f"The status read was answered with {describe(answer)}.")
 
+    def _observed(self, body: Mapping[str, Any], with_input: bool) -> Observed:
+        return observed(body)
+
     async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
         body = await self._status(instance_id, timeout, with_input)
-        return MISSING if body is None else observed(body)
+        return MISSING if body is None else self._observed(body, with_input)
 
     async def read_instance(self, instance_id: str, timeout: float, *, with_input: bool) -> InstanceStatus | None:
         body = await self._status(instance_id, timeout, with_input)
-        return None if body is None else InstanceStatus(observed(body), str(body["name"]), None, None)
+        return None if body is None else InstanceStatus(self._observed(body, with_input), str(body["name"]), None, None)
 
     async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:
         tag, world = REQUEST_TAG.get(), self._world
@@ -131,15 +147,21 @@ class SimBackend:
             world.start(tag, instance_id, orchestrator, orchestrator_input, reply)
 
         answer = await call(send, timeout)
-        world.log(tag, f"start answered {describe(answer)}")
+        world.log(tag, f"start answered {self._describe('start', answer, timeout)}")
+        self._start_outcome(answer, timeout)
+
+    def _describe(self, operation: str, answer: Answer, timeout: float) -> str:
+        return describe(answer)
+
+    def _start_outcome(self, answer: Answer, timeout: float) -> None:
+        """Return on a clear acceptance; raise what the start's answer means otherwise."""
         if answer.status == 202:
             return
         if answer.status is None:
             raise BackendUnavailable("The start was not sent: connection refused.")
         if answer.status == 400:
             raise StartRefused("The start was refused as invalid.", already_exists=False)
-        body = answer.body if isinstance(answer.body, dict) else {}
-        if answer.status == 409 or (answer.status == 500 and body.get("ExceptionType") == ALREADY_EXISTS):
+        if already_exists(answer):
             raise StartRefused("The start was refused: the instance already exists.", already_exists=True)
         raise StartOutcomeUnknown(f"The start was answered with {describe(answer)}; it may still run.")
 
@@ -154,7 +176,11 @@ class SimBackend:
         route = ROUTE_ORCHESTRATOR.get()
         world.log(tag, f"sends {kind} to {instance_id}")
         answer = await call(lambda reply: world.command(tag, kind, instance_id, route, reply, reason), timeout)
-        world.log(tag, f"{kind} answered {describe(answer)}")
+        world.log(tag, f"{kind} answered {self._describe(kind, answer, timeout)}")
+        self._command_outcome(kind, answer, timeout)
+
+    def _command_outcome(self, kind: str, answer: Answer, timeout: float) -> None:
+        """Return once the command is queued; raise what its answer means otherwise."""
         if answer.status == 202:
             return
         if answer.status is None:
@@ -164,6 +190,96 @@ class SimBackend:
         if answer.status == 410:
             raise InstanceGone(f"The {kind} found the instance ended.")
         raise OutcomeUnknown(f"The {kind} was answered with {describe(answer)}.")
+
+
+def already_exists(answer: Answer) -> bool:
+    """The extension's refusal of a start over an active instance: 409, or older releases' 500 naming it."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    return answer.status == 409 or (answer.status == 500 and body.get("ExceptionType") == ALREADY_EXISTS)
+
+
+# What the gRPC client reports for a call whose connection could not be opened (grpc core's wording).
+GRPC_NOT_CONNECTED = (
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:4001: "
+    "Failed to connect to remote host: Connection refused"
+)
+# A connection closed under a call that was already written (the host recycling, the channel dropped).
+GRPC_DROPPED = "Socket closed"
+# What the server reports for an exception a handler did not turn into a status (Grpc.Core HandlerUtils).
+GRPC_HANDLER_THREW = "Exception was thrown by handler."
+# The protocol's status names, from the names the model's rows carry.
+PROTOCOL_STATUS = {name: protocol for protocol, name in RUNTIME_STATUS_NAMES.items()}
+
+
+def grpc_answer(operation: str, answer: Answer, timeout: float) -> tuple[str, str]:
+    """What the extension's gRPC endpoint answers where the model's HTTP API gave `answer`: a status code's
+    name and details. `operation`: "start", "status", "terminate" or "event".
+
+    From Azure/azure-functions-durable-extension `LocalGrpcListener.cs` (TaskHubGrpcServer): StartInstance
+    turns OrchestrationAlreadyExistsException (the 409, and older releases' 500 naming it) into
+    ALREADY_EXISTS and every other exception (the handler's empty 500) into INTERNAL; GetInstance answers
+    a missing instance with `exists = false` (OK); TerminateInstance and RaiseEvent catch nothing, so
+    DurableClient's ArgumentException for no instance (the 404), its InvalidOperationException for one
+    that is not running (the 410) and a thrown handler (the empty 500) all reach the client as UNKNOWN.
+    The model's 503 (the call reached the host, which went away before answering) is a connection dropped
+    after the request was written; a refused connection is UNAVAILABLE before anything was sent; an answer
+    lost or late is the adapter's own timeout, as GrpcBackend classifies it.
+    """
+    if answer is TIMED_OUT:
+        return no_answer(timeout)
+    if answer.status is None:
+        return "UNAVAILABLE", GRPC_NOT_CONNECTED
+    if answer.status == 503:
+        return "UNAVAILABLE", GRPC_DROPPED
+    if operation == "start":
+        if answer.status == 202:
+            return "OK", ""
+        if already_exists(answer):
+            return "ALREADY_EXISTS", "An Orchestration instance with the ID already exists."
+        return "INTERNAL", "Failed to start instance."
+    if answer.status in ((200, 404) if operation == "status" else (202,)):
+        return "OK", ""
+    return "UNKNOWN", GRPC_HANDLER_THREW
+
+
+class SimGrpcBackend(SimBackend):
+    """The Backend port as backend_grpc.GrpcBackend is over the 2.x SDK: each model answer becomes what the
+    extension's gRPC endpoint answers (grpc_answer), classified by the same grpc_answers functions.
+
+    The state read shows times to the tick (a protobuf Timestamp, where the HTTP API gives seconds) and the
+    input as the JSON text it was stored as, as durabletask's OrchestrationState does.
+    """
+
+    def _status_body(self, answer: Answer, timeout: float) -> Mapping[str, Any] | None:
+        code, details = grpc_answer("status", answer, timeout)
+        if code != "OK":
+            raise read_failure(code, details)
+        return answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
+
+    def _observed(self, body: Mapping[str, Any], with_input: bool) -> Observed:
+        state, runtime_status = runtime_state(PROTOCOL_STATUS.get(str(body["runtimeStatus"]), ""))
+        return Observed(
+            state,
+            runtime_status,
+            wall_time(float(body["createdTime"])),
+            wall_time(float(body["lastUpdatedTime"])),
+            body.get("input") if with_input else None,
+            body.get("output"),
+            body.get("name"),
+        )
+
+    def _describe(self, operation: str, answer: Answer, timeout: float) -> str:
+        return f"{describe(answer)}, over {grpc_describe(*grpc_answer(operation, answer, timeout))}"
+
+    def _start_outcome(self, answer: Answer, timeout: float) -> None:
+        code, details = grpc_answer("start", answer, timeout)
+        if code != "OK":
+            raise start_failure(code, details)
+
+    def _command_outcome(self, kind: str, answer: Answer, timeout: float) -> None:
+        code, details = grpc_answer(kind, answer, timeout)
+        if code != "OK":
+            raise command_failure(f"The {kind}", code, details)
 
 
 # The orchestrator a management route named, for the allowlist invariant; None for the start's terminate.

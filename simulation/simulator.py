@@ -21,7 +21,7 @@ from singleton_start.ports import BackendUnavailable, StorageUnavailable
 from singleton_start.start import SingletonStarter
 from singleton_start.timing import Deadline, DeadlineReached
 
-from .adapters import REQUEST_TAG, ROUTE_ORCHESTRATOR, SimBackend, SimClock, SimLocks
+from .adapters import REQUEST_TAG, ROUTE_ORCHESTRATOR, SimBackend, SimClock, SimGrpcBackend, SimLocks
 from .invariants import History, Request, Violation, check
 from .loop import VirtualLoop
 from .model import OUTSIDE_TAG, World
@@ -43,6 +43,8 @@ ANSWER_CODES = {
     "Unsure": 503,
     "TerminatePending": 503,
 }
+# The Backend adapters a run may use: the 1.x SDK's HTTP mapping, or the 2.x SDK's gRPC one.
+BACKENDS: dict[str, type[SimBackend]] = {"http": SimBackend, "grpc": SimGrpcBackend}
 # The hard cases: a run that reaches none of these explored nothing worth proving.
 COVERAGE = (
     "answer_lost",
@@ -86,8 +88,8 @@ class RunResult:
 class Host:
     """One worker process of the app: its own adapters and its own starts in flight."""
 
-    def __init__(self, world: World, scenario: Scenario, index: int) -> None:
-        self.backend = SimBackend(world)
+    def __init__(self, world: World, scenario: Scenario, index: int, backend: str) -> None:
+        self.backend = BACKENDS[backend](world)
         self.locks = SimLocks(world, scenario.settings.lock_lease_seconds, f"h{index}")
         self.clock = SimClock(world, f"h{index}")
         self.flights = StartsInFlight()
@@ -161,9 +163,9 @@ async def _request(world: World, host: Host, scenario: Scenario, actor: Actor) -
     return request
 
 
-async def _run(world: World, scenario: Scenario) -> list[Request]:
+async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
     loop = asyncio.get_running_loop()
-    hosts = [Host(world, scenario, index) for index in range(scenario.hosts)]
+    hosts = [Host(world, scenario, index, backend) for index in range(scenario.hosts)]
     if scenario.existing is not None:
         world.seed_instance(INSTANCE_ID, *scenario.existing)
     tasks: list[asyncio.Task[Request]] = []
@@ -178,14 +180,15 @@ async def _run(world: World, scenario: Scenario) -> list[Request]:
     return requests
 
 
-def run(scenario: Scenario) -> RunResult:
-    """One run of a scenario on a fresh virtual loop; the same scenario gives the same run."""
+def run(scenario: Scenario, backend: str = "http") -> RunResult:
+    """One run of a scenario on a fresh virtual loop, the app's hosts talking through the named Backend
+    adapter (BACKENDS); the same scenario and adapter give the same run."""
     random.seed(scenario.seed)  # the app's backoff jitter
     loop = VirtualLoop()
     world = World(_LoopClock(loop), scenario.seed, scenario.faults)
     logging.disable(logging.WARNING)
     try:
-        requests = loop.run_until_complete(_run(world, scenario))
+        requests = loop.run_until_complete(_run(world, scenario, backend))
     finally:
         logging.disable(logging.NOTSET)
         for task in asyncio.all_tasks(loop):
@@ -258,5 +261,6 @@ def shrink(result: RunResult, rerun: Callable[[Scenario], RunResult] | None = No
     return best
 
 
-def run_seed(seed: int, late_landing_bound: float = 8.0) -> RunResult:
-    return run(draw(seed, late_landing_bound))
+def run_seed(seed: int, late_landing_bound: float = 8.0, backend: str = "http") -> RunResult:
+    """The run of a seed's scenario, which is the same whichever adapter runs it."""
+    return run(draw(seed, late_landing_bound), backend)

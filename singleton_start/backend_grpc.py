@@ -6,7 +6,8 @@ extension's TaskHubGrpcServer (Azure/azure-functions-durable-extension, LocalGrp
 call through the same DurableClient as the HTTP API: StartInstance is StartNewAsync, so the read, enqueue
 and conditional write, and the host.json `overridableExistingInstanceStates`, are those of 1.x. It answers
 an existing instance with ALREADY_EXISTS and any other failure of a start with INTERNAL, which may come
-after the start was queued.
+after the start was queued. What each answer means is grpc_answers' classification, shared with the
+simulator's model of this endpoint.
 """
 
 from __future__ import annotations
@@ -21,32 +22,13 @@ from azure.durable_functions.client import DurableFunctionsClient
 from durabletask.client import OrchestrationState
 from durabletask.internal import orchestrator_service_pb2 as pb
 
+from .grpc_answers import command_failure, no_answer, read_failure, runtime_state, start_failure
 from .instance_status import InstanceStatus
-from .ports import (
-    BackendUnavailable,
-    CommandRefused,
-    InstanceGone,
-    InstanceNotFound,
-    OutcomeUnknown,
-    StartOutcomeUnknown,
-    StartRefused,
-)
-from .status import ACTIVE_STATUSES, ENDED_STATUSES, MISSING, InstanceState, Observed
+from .ports import BackendUnavailable, StartOutcomeUnknown
+from .status import MISSING, Observed
 
 # The SDK logs every call it makes at INFO; the app logs one line per request instead.
 logging.getLogger("azure.durable_functions.client").setLevel(logging.WARNING)
-
-# The extension's names for the protocol's statuses, as its HTTP API and the 1.x SDK show them.
-RUNTIME_STATUS_NAMES = {
-    "RUNNING": "Running",
-    "COMPLETED": "Completed",
-    "CONTINUED_AS_NEW": "ContinuedAsNew",
-    "FAILED": "Failed",
-    "CANCELED": "Canceled",
-    "TERMINATED": "Terminated",
-    "PENDING": "Pending",
-    "SUSPENDED": "Suspended",
-}
 
 # What host.json's overridableExistingInstanceStates = NonRunningStates lets a start replace, sent with every
 # start: the extension takes it from host.json, a sidecar (durabletask's own backend) from the request.
@@ -59,58 +41,10 @@ REPLACE_ENDED = pb.OrchestrationIdReusePolicy(
     ]
 )
 
-# gRPC answers a call whose connection could not be opened with UNAVAILABLE and one of these in its
-# details; an UNAVAILABLE without them (a connection reset or closed mid-call) may come after the request
-# was written.
-NOT_CONNECTED_MARKERS = ("failed to connect to all addresses", "connection refused", "dns resolution failed")
-# Refusals of the request itself: nothing was queued.
-REFUSED_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION})
-# Refused before the call reached a handler: nothing was queued, and a retry cannot fix the request.
-NOT_HANDLED_CODES = frozenset(
-    {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED}
-)
-MAX_ERROR_TEXT = 200
 
-
-def certainly_not_sent(error: grpc.aio.AioRpcError) -> bool:
-    """Whether a failed call never left this process: its connection could not be opened, or it was refused
-    before any handler ran."""
-    code = error.code()
-    if code in NOT_HANDLED_CODES:
-        return True
-    details = (error.details() or "").lower()
-    return code is grpc.StatusCode.UNAVAILABLE and any(marker in details for marker in NOT_CONNECTED_MARKERS)
-
-
-def describe(error: grpc.aio.AioRpcError) -> str:
-    """A gRPC failure in a few words, for log lines: its code and the start of its details."""
-    details = (error.details() or "").strip()
-    return f"gRPC {error.code().name} ({details[:MAX_ERROR_TEXT]})" if details else f"gRPC {error.code().name}"
-
-
-def start_failure(error: grpc.aio.AioRpcError) -> BackendUnavailable | StartRefused | StartOutcomeUnknown:
-    """What a failed start means: not sent, refused before queueing, or an outcome that may still land."""
-    if error.code() is grpc.StatusCode.ALREADY_EXISTS:
-        return StartRefused(f"The start was refused: {describe(error)}.", already_exists=True)
-    if error.code() in REFUSED_CODES:
-        return StartRefused(f"The start was refused as invalid: {describe(error)}.", already_exists=False)
-    if certainly_not_sent(error):
-        return BackendUnavailable(f"The start was not sent: {describe(error)}.")
-    return StartOutcomeUnknown(f"The start was answered with {describe(error)}; it may still run.")
-
-
-def command_failure(operation: str, error: grpc.aio.AioRpcError) -> Exception:
-    """What a failed terminate or event means, in the port's terms."""
-    code = error.code()
-    if code is grpc.StatusCode.NOT_FOUND:
-        return InstanceNotFound(f"{operation} found no instance: {describe(error)}.")
-    if code is grpc.StatusCode.FAILED_PRECONDITION:
-        return InstanceGone(f"{operation} found the instance ended: {describe(error)}.")
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        return CommandRefused(f"{operation} was refused as invalid: {describe(error)}.")
-    if certainly_not_sent(error):
-        return BackendUnavailable(f"{operation} was not sent: {describe(error)}.")
-    return OutcomeUnknown(f"{operation} was answered with {describe(error)}; it may still take effect.")
+def code_and_details(error: grpc.aio.AioRpcError) -> tuple[str, str]:
+    """A failed call as grpc_answers classifies it: its status code's name and its details."""
+    return error.code().name, error.details() or ""
 
 
 def observed_state(state: OrchestrationState | None, *, with_input: bool = True) -> Observed:
@@ -119,13 +53,7 @@ def observed_state(state: OrchestrationState | None, *, with_input: bool = True)
     as the 1.x status read always gives them (a terminate shows as its reason in the output)."""
     if state is None:
         return MISSING
-    runtime_status = RUNTIME_STATUS_NAMES.get(state.runtime_status.name)
-    if runtime_status in ACTIVE_STATUSES:
-        instance_state = InstanceState.ACTIVE
-    elif runtime_status in ENDED_STATUSES:
-        instance_state = InstanceState.ENDED
-    else:
-        raise BackendUnavailable(f"The status read gave a status this app does not know: {state.runtime_status}.")
+    instance_state, runtime_status = runtime_state(state.runtime_status.name)
     return Observed(
         state=instance_state,
         runtime_status=runtime_status,
@@ -168,9 +96,9 @@ class GrpcBackend:
                 self._client.get_orchestration_state(instance_id, fetch_payloads=with_input), timeout
             )
         except TimeoutError:
-            raise BackendUnavailable(f"The status read got no answer within {timeout:.1f} seconds.") from None
+            raise read_failure(*no_answer(timeout)) from None
         except grpc.aio.AioRpcError as error:
-            raise BackendUnavailable(f"The status read failed: {describe(error)}.") from None
+            raise read_failure(*code_and_details(error)) from None
         except ValueError:
             # The SDK's status enum lacks some of the protocol's statuses (Canceled) and raises on them.
             raise BackendUnavailable("The status read gave a status the SDK does not know.") from None
@@ -201,11 +129,9 @@ class GrpcBackend:
         try:
             started = await asyncio.wait_for(call, timeout)
         except TimeoutError:
-            raise StartOutcomeUnknown(
-                f"The start got no answer within {timeout:.1f} seconds; it may still run."
-            ) from None
+            raise start_failure(*no_answer(timeout)) from None
         except grpc.aio.AioRpcError as error:
-            raise start_failure(error) from None
+            raise start_failure(*code_and_details(error)) from None
         if started != instance_id:
             raise StartOutcomeUnknown(f"The start was answered for another instance ID ({started!r}).")
 
@@ -223,6 +149,6 @@ class GrpcBackend:
         try:
             await asyncio.wait_for(call, timeout)
         except TimeoutError:
-            raise OutcomeUnknown(f"{operation} got no answer within {timeout:.1f} seconds.") from None
+            raise command_failure(operation, *no_answer(timeout)) from None
         except grpc.aio.AioRpcError as error:
-            raise command_failure(operation, error) from None
+            raise command_failure(operation, *code_and_details(error)) from None

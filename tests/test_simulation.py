@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from simulation.__main__ import main
+from simulation.__main__ import explore, main
+from simulation.adapters import GRPC_DROPPED, GRPC_HANDLER_THREW, GRPC_NOT_CONNECTED, TIMED_OUT, grpc_answer
 from simulation.invariants import Violation
 from simulation.loop import Stuck, VirtualLoop
-from simulation.model import Answer, Create, EventQueue, Faults, Message, World
+from simulation.model import ALREADY_EXISTS, NOT_SENT, Answer, Create, EventQueue, Faults, Message, World
 from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
 
@@ -306,3 +307,36 @@ def test_rows_put_or_moved_from_outside_keep_their_output_and_never_end_by_thems
     assert model.command_refusal(ID) == 410 and model.command_refusal("ghost") == 404
     with pytest.raises(KeyError):
         model.move_instance("ghost", "Running")
+
+
+def test_the_models_start_answers_become_the_extensions_grpc_answers() -> None:
+    assert grpc_answer("start", Answer(202, {"id": ID}), 1.0) == ("OK", "")
+    assert grpc_answer("start", Answer(409, {"Message": "exists"}), 1.0)[0] == "ALREADY_EXISTS"
+    assert grpc_answer("start", Answer(500, {"ExceptionType": ALREADY_EXISTS}), 1.0)[0] == "ALREADY_EXISTS"
+    assert grpc_answer("start", Answer(500), 1.0)[0] == "INTERNAL"
+    assert grpc_answer("start", Answer(503, {"Message": "Service Unavailable"}), 1.0) == ("UNAVAILABLE", GRPC_DROPPED)
+    assert grpc_answer("start", NOT_SENT, 1.0) == ("UNAVAILABLE", GRPC_NOT_CONNECTED)
+    assert grpc_answer("start", TIMED_OUT, 2.0) == ("DEADLINE_EXCEEDED", "no answer within 2.0 seconds")
+
+
+def test_the_extensions_grpc_commands_answer_no_instance_and_an_ended_one_as_a_thrown_handler() -> None:
+    for kind in ("terminate", "event"):
+        assert grpc_answer(kind, Answer(202), 1.0) == ("OK", "")
+        for status in (404, 410, 500):
+            assert grpc_answer(kind, Answer(status), 1.0) == ("UNKNOWN", GRPC_HANDLER_THREW)
+    assert grpc_answer("status", Answer(404), 1.0) == ("OK", "")  # GetInstance: exists = false
+    assert grpc_answer("status", Answer(500), 1.0) == ("UNKNOWN", GRPC_HANDLER_THREW)
+
+
+def test_a_seed_draws_the_same_scenario_for_either_backend_and_the_grpc_run_speaks_grpc() -> None:
+    http = next(run for run in map(run_seed, range(50)) if any("start answered" in line for line in run.timeline))
+    grpc = run_seed(http.scenario.seed, backend="grpc")
+    assert http.scenario == grpc.scenario
+    assert any("over gRPC" in line for line in grpc.timeline)
+    assert not any("over gRPC" in line for line in http.timeline)
+
+
+def test_hundreds_of_seeds_through_the_grpc_adapter_keep_every_invariant_and_lose_answers() -> None:
+    coverage, failures = explore(1, 300, 8.0, "grpc")
+    assert failures == []
+    assert coverage["answer_lost"] > 0 and coverage["landed_after_request_ended"] > 0

@@ -1,0 +1,121 @@
+"""The 2.x adapter's classification of gRPC answers, by status code name and details: no SDK needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from singleton_start import grpc_answers
+from singleton_start.grpc_answers import (
+    NO_ANSWER,
+    certainly_not_sent,
+    command_failure,
+    no_answer,
+    read_failure,
+    runtime_state,
+    start_failure,
+)
+from singleton_start.ports import (
+    BackendUnavailable,
+    CommandRefused,
+    InstanceGone,
+    InstanceNotFound,
+    OutcomeUnknown,
+    StartOutcomeUnknown,
+    StartRefused,
+)
+from singleton_start.status import InstanceState
+
+REFUSED_CONNECTION = (
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:4001: "
+    "Failed to connect to remote host: Connection refused"
+)
+HANDLER_THREW = "Exception was thrown by handler."
+
+
+def test_already_exists_is_a_refusal_of_the_start_as_already_existing() -> None:
+    outcome = start_failure("ALREADY_EXISTS", "An Orchestration instance with the ID job already exists.")
+    assert isinstance(outcome, StartRefused) and outcome.already_exists
+
+
+@pytest.mark.parametrize("code", ["INVALID_ARGUMENT", "FAILED_PRECONDITION"])
+def test_an_invalid_start_is_refused_but_not_as_already_existing(code: str) -> None:
+    outcome = start_failure(code, "bad instance ID")
+    assert isinstance(outcome, StartRefused) and not outcome.already_exists
+
+
+def test_a_start_whose_connection_was_refused_was_certainly_not_sent() -> None:
+    assert isinstance(start_failure("UNAVAILABLE", REFUSED_CONNECTION), BackendUnavailable)
+
+
+@pytest.mark.parametrize("code", ["UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED"])
+def test_a_start_refused_before_any_handler_ran_was_not_sent(code: str) -> None:
+    assert isinstance(start_failure(code, ""), BackendUnavailable)
+
+
+@pytest.mark.parametrize(
+    ("code", "details"),
+    [
+        ("UNAVAILABLE", "Socket closed"),  # the channel dropped after the request was written
+        ("UNAVAILABLE", "recvmsg:Connection reset by peer"),
+        ("INTERNAL", "Failed to start instance with ID job."),  # the extension's catch-all, maybe after the enqueue
+        ("UNKNOWN", HANDLER_THREW),
+        ("DEADLINE_EXCEEDED", "Deadline Exceeded"),
+        ("CANCELLED", ""),
+    ],
+)
+def test_a_start_that_may_have_reached_the_extension_has_an_unknown_outcome(code: str, details: str) -> None:
+    assert isinstance(start_failure(code, details), StartOutcomeUnknown)
+
+
+def test_the_adapters_own_timeout_is_a_deadline_and_leaves_the_outcome_unknown() -> None:
+    code, details = no_answer(2.5)
+    assert code == NO_ANSWER == "DEADLINE_EXCEEDED" and "2.5 seconds" in details
+    assert isinstance(start_failure(code, details), StartOutcomeUnknown)
+    assert type(command_failure("The terminate", code, details)) is OutcomeUnknown
+    assert isinstance(read_failure(code, details), BackendUnavailable)
+
+
+def test_only_a_refused_connection_or_a_call_no_handler_took_counts_as_not_sent() -> None:
+    assert certainly_not_sent("UNAVAILABLE", "DNS resolution failed for localhost:4001")
+    assert certainly_not_sent("UNIMPLEMENTED", "")
+    assert not certainly_not_sent("UNAVAILABLE", "Socket closed")
+    assert not certainly_not_sent("INTERNAL", "connection refused")  # a handler's failure, whatever it says
+
+
+def test_the_sidecars_not_found_and_failed_precondition_are_no_instance_and_an_ended_one() -> None:
+    assert isinstance(command_failure("The event", "NOT_FOUND", "not found"), InstanceNotFound)
+    assert isinstance(command_failure("The event", "FAILED_PRECONDITION", "ended"), InstanceGone)
+    assert isinstance(command_failure("The event", "INVALID_ARGUMENT", "no name"), CommandRefused)
+
+
+def test_the_extensions_unknown_for_a_command_leaves_its_outcome_unknown() -> None:
+    # LocalGrpcListener answers "no instance", "not running" and a failure after the enqueue alike.
+    error = command_failure("The terminate", "UNKNOWN", HANDLER_THREW)
+    assert type(error) is OutcomeUnknown and str(error).startswith("The terminate was answered with gRPC UNKNOWN")
+
+
+def test_a_command_whose_connection_was_refused_or_dropped_is_not_sent_or_unknown() -> None:
+    assert isinstance(command_failure("The event", "UNAVAILABLE", REFUSED_CONNECTION), BackendUnavailable)
+    assert type(command_failure("The event", "UNAVAILABLE", "Socket closed")) is OutcomeUnknown
+
+
+def test_a_failed_read_is_unavailable_whatever_its_code() -> None:
+    for code in ("NOT_FOUND", "UNKNOWN", "UNAVAILABLE", "INTERNAL"):
+        assert isinstance(read_failure(code, "x"), BackendUnavailable)
+
+
+def test_protocol_statuses_read_as_active_or_ended_under_the_http_apis_names() -> None:
+    assert runtime_state("RUNNING") == (InstanceState.ACTIVE, "Running")
+    assert runtime_state("CONTINUED_AS_NEW") == (InstanceState.ACTIVE, "ContinuedAsNew")
+    assert runtime_state("SUSPENDED") == (InstanceState.ACTIVE, "Suspended")
+    assert runtime_state("CANCELED") == (InstanceState.ENDED, "Canceled")
+    assert runtime_state("TERMINATED") == (InstanceState.ENDED, "Terminated")
+    with pytest.raises(BackendUnavailable, match="does not know: STALLED"):
+        runtime_state("STALLED")
+
+
+def test_every_code_named_is_one_of_grpcs_own_where_grpc_is_installed() -> None:
+    grpc = pytest.importorskip("grpc", reason="grpcio comes with the 2.x SDK, not with the 1.x line")
+    named = {NO_ANSWER, "ALREADY_EXISTS", "NOT_FOUND", "UNAVAILABLE"}
+    named |= grpc_answers.NOT_HANDLED_CODES | grpc_answers.REFUSED_CODES
+    assert named <= {code.name for code in grpc.StatusCode}
