@@ -19,7 +19,7 @@ import asyncio
 import secrets
 from collections.abc import Coroutine
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .clock import REAL_CLOCK
@@ -67,6 +67,18 @@ class Known:
 
     observed: Observed
     granted: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a start under the lease sends and settles against: the status before it (read under the lease, or
+    the first read standing in for it, with when the lease was granted), and the keys' record it writes into."""
+
+    command: StartCommand
+    lease: Lease
+    before: Observed
+    record: LockRecord = field(default_factory=LockRecord)
+    granted: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +193,7 @@ class SingletonStarter:
         The read under the lease is what settles a lost answer: no start through the app but ours can make a
         new instance after it. Where the first read stands in for it, a lost answer is settled by time."""
         if known is not None:
-            return await self._send_start(command, lease, known.observed, LockRecord(), deadline, known.granted)
+            return await self._send_start(Attempt(command, lease, known.observed, granted=known.granted), deadline)
         hold = self._hold_until(lease, deadline)
         before = await self._read(command, hold, with_input=True)
         claim, record = command.idempotency, LockRecord()
@@ -199,32 +211,25 @@ class SingletonStarter:
             if isinstance(replaced, Held):
                 return replaced
             before = replaced
-        held = await self._send_start(command, lease, before, record, deadline, None)
+        held = await self._send_start(Attempt(command, lease, before, record), deadline)
         if command.idempotency is not None and self._recorded and not isinstance(held.outcome, Started):
             # The key's "starting" entry may be written: a retry takes an instance made before the lease's end
             # for the key's own, so no one else may start until then.
             return Held(held.outcome, keep_lease=True)
         return held
 
-    async def _send_start(
-        self,
-        command: StartCommand,
-        lease: Lease,
-        before: Observed,
-        record: LockRecord,
-        deadline: Deadline,
-        granted: datetime | None,
-    ) -> Held:
+    async def _send_start(self, attempt: Attempt, deadline: Deadline) -> Held:
         """Send the start; again only when it was certainly not sent; settle what may have been. A keyed start
         first records its key with the window its send can land in, which ends with the lease as it is then."""
+        command, lease = attempt.command, attempt.lease
         delays = backoff_delays()
         recorded_until: float | None = None
-        for attempt in range(1, self.settings.start_attempts + 1):
+        for tried in range(1, self.settings.start_attempts + 1):
             timeout = await self._ready_to_send(lease, deadline)
             if timeout is None:
                 return Held(Unavailable("the lease could not be kept for the start, so nothing was sent"))
             if command.idempotency is not None and recorded_until != lease.ends_at:
-                if not await self._record_starting(command.idempotency, lease, before, record, deadline):
+                if not await self._record_starting(command.idempotency, attempt, deadline):
                     return Held(Unavailable("the Idempotency-Key could not be recorded, so nothing was started"))
                 recorded_until = lease.ends_at
                 if not lease_lasts_for_send(lease.ends_at - self.clock.now(), self.settings.landing_window_seconds):
@@ -234,7 +239,7 @@ class SingletonStarter:
                 self.stats.start_attempts += 1
                 await self.backend.start(command.orchestrator, command.instance_id, command.input_value, timeout)
                 self._unanswered = False
-                return Held(Started(), after=self._complete_record(command, lease, record, deadline))
+                return Held(Started(), after=self._complete_record(attempt, deadline))
             except BackendUnavailable:
                 self._unanswered = False
             except StartRefused as refusal:
@@ -243,22 +248,15 @@ class SingletonStarter:
                     return Held(ArgumentsRefused(str(refusal)))
                 return Held(self._other(await self._read(command, deadline, with_input=True)))
             except StartOutcomeUnknown:
-                return await self._settle(command, lease, before, record, deadline, granted)
-            if attempt < self.settings.start_attempts:
+                return await self._settle(attempt, deadline)
+            if tried < self.settings.start_attempts:
                 await self.clock.sleep(min(next(delays), self._hold_until(lease, deadline).remaining()))
         return Held(Unavailable(f"the start could not be sent in {self.settings.start_attempts} tries"))
 
-    async def _settle(
-        self,
-        command: StartCommand,
-        lease: Lease,
-        before: Observed,
-        record: LockRecord,
-        deadline: Deadline,
-        granted: datetime | None,
-    ) -> Held:
+    async def _settle(self, attempt: Attempt, deadline: Deadline) -> Held:
         """Read until our start shows, while the lease is surely ours; the start is never sent again (it may
         still land, and a second send could run the same input twice)."""
+        command, lease = attempt.command, attempt.lease
         delays = backoff_delays()
         while True:
             await self._keep(lease, deadline)
@@ -272,12 +270,12 @@ class SingletonStarter:
                 after = await self.backend.read(command.instance_id, self._limit(hold), with_input=True)
             except (BackendUnavailable, DeadlineReached):
                 continue
-            match settle(before, after, command.input_value, made_after=granted):
+            match settle(attempt.before, after, command.input_value, made_after=attempt.granted):
                 case Unclear():
                     return Held(Unsettled("an instance with this input showed up, maybe made before the lease"), True)
                 case Landed():
                     self._unanswered = False
-                    return Held(Started(), after=self._complete_record(command, lease, record, deadline))
+                    return Held(Started(), after=self._complete_record(attempt, deadline))
                 case OtherStarted():
                     # Only a start outside the app can put it there under our lease, and ours may have run
                     # (and ended) before it: nothing can be said, so the caller hears "may have run".
@@ -414,14 +412,13 @@ class SingletonStarter:
         hold = self._hold_until(lease, deadline)
         return min(self._limit(hold), hold.remaining() / 2) if hold.remaining() > 0 else None
 
-    async def _record_starting(
-        self, claim: IdempotencyClaim, lease: Lease, before: Observed, record: LockRecord, deadline: Deadline
-    ) -> bool:
+    async def _record_starting(self, claim: IdempotencyClaim, attempt: Attempt, deadline: Deadline) -> bool:
         """Record the key as starting, with the lease's end as it is now on the wall clock; False on failure."""
         self._recorded = True  # even a write whose answer is lost may have been made
+        lease = attempt.lease
         lease_end = self.clock.utcnow() + timedelta(seconds=lease.ends_at - self.clock.now())
-        entry = starting_entry(claim, self.clock.utcnow(), lease_end, before)
-        return await self._write_record(lease, with_entry(record.metadata, claim, entry), deadline)
+        entry = starting_entry(claim, self.clock.utcnow(), lease_end, attempt.before)
+        return await self._write_record(lease, with_entry(attempt.record.metadata, claim, entry), deadline)
 
     async def _write_record(self, lease: Lease, metadata: dict[str, str], deadline: Deadline) -> bool:
         """Write the keys' record; False when storage refused it or time ran out."""
@@ -431,11 +428,9 @@ class SingletonStarter:
             return False
         return True
 
-    async def _complete_record(
-        self, command: StartCommand, lease: Lease, record: LockRecord, deadline: Deadline
-    ) -> None:
+    async def _complete_record(self, attempt: Attempt, deadline: Deadline) -> None:
         """Mark the key's start as landed; when this fails the "starting" entry still replays by its window."""
-        claim = command.idempotency
+        claim = attempt.command.idempotency
         if claim is not None:
             entry = started_entry(claim, self.clock.utcnow())
-            await self._write_record(lease, with_entry(record.metadata, claim, entry), deadline)
+            await self._write_record(attempt.lease, with_entry(attempt.record.metadata, claim, entry), deadline)

@@ -4,7 +4,7 @@ routes answering exactly as the v1 folders do for the same requests (Python 3.13
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from tests.support.durable_standin import DurableStandin
 from tests.support.observe import decoded, started_inputs
 from tests.support.runtime import HttpAnswer
 from tests.support.runtime_v2 import DecoratorRuntime, start_decorator_runtime, v2_runtime_available
+from tests.support.transcript import Step, run_script, transcript_path
 from tests.test_manage_routes import Routes
 from tests.test_real_runtime import ORCHESTRATOR, answer_of_loader, answer_of_runtime
 
@@ -171,3 +172,29 @@ async def test_stop_event_answers_202_like_the_v1_folder_and_reaches_the_instanc
     assert [(target, name, decoded(data)) for target, name, data in durable.raised_events if target == ours] == [
         (ours, "Stop", None)
     ]
+
+
+async def test_the_v1_folders_answer_the_route_script_and_leave_their_transcript_for_the_2x_line(
+    app: StartApp, durable: DurableStandin
+) -> None:
+    """The decorator app with the 2.x SDK (tests/durable2) is compared with this transcript: the v1 folders
+    cannot load beside the 2.x SDK, so the comparison goes through a file."""
+    routes = Routes.load(durable)
+    ids = {name: new_instance_id() for name in ("a", "b", "missing")}
+
+    async def call(step: Step, instance_id: str) -> tuple[int, Mapping[str, str], bytes]:
+        if step.function == START:
+            response = await app.post(instance_id, step.body)
+        elif step.function == STATUS:
+            response = await routes.status(instance_id)
+        elif step.function == TERMINATE:
+            response = await routes.terminate(instance_id)
+        else:
+            response = await routes.event(instance_id, step.event, step.body)
+        return response.status_code, dict(response.headers), response.get_body()
+
+    answers = await run_script(call, ids, ORCHESTRATOR)
+
+    statuses = [answer["status"] for answer in answers]
+    assert statuses == [202, 409, 400, 202, 404, 400, 202, 202, 202, 410, 200]
+    transcript_path().write_text(json.dumps(answers, indent=1))
