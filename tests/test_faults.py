@@ -127,7 +127,7 @@ async def test_start_of_unknown_outcome_that_never_lands_is_503_at_the_deadline_
     """The start fails without a clear answer: it may still land, so it is never sent again (a second send
     could run the same input twice), the holder keeps the lease past its answer, and a retry before the
     lease expires cannot start the ID."""
-    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
+    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="1.2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
     durable.inject_fault("start", mode, times=ATTEMPTS)
     instance_id = new_instance_id()
 
@@ -202,7 +202,7 @@ async def test_start_that_went_through_while_status_reads_fail_is_503_never_star
 ) -> None:
     """When the answer of a start is lost and no read can confirm it up to the deadline, the app cannot
     tell: it answers 503, sends no second start and leaves the lease held; a retry then finds the instance."""
-    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
+    app = await load_app(**FAST_FAILING, SINGLETON_REQUEST_TIMEOUT_SECONDS="1.2", SINGLETON_LOCK_WAIT_SECONDS="0.3")
     durable.latency_seconds = 0.1  # room to queue the read faults while the start is in flight
     durable.inject_fault("start", "drop_after")
     instance_id = new_instance_id()
