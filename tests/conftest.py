@@ -18,6 +18,7 @@ from singleton_start.durable_http import DurableHttp
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.storage_proxy import StorageProxy
+from tests.support.virtual import VirtualRun
 from tests.support.worker import LoadedFunction, close_loaded, invoke, load_function, start_request
 
 TASK_HUB = "TestHubName"
@@ -132,3 +133,11 @@ async def storage_proxy(azurite: Azurite) -> AsyncIterator[StorageProxy]:
     await proxy.start()
     yield proxy
     await proxy.stop()
+
+
+@pytest.fixture
+def virtual() -> Iterator[VirtualRun]:
+    """A fresh model of the backend and the lock storage on a virtual loop, for the use case's waits."""
+    run = VirtualRun()
+    yield run
+    run.close()

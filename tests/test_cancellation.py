@@ -33,7 +33,7 @@ async def test_request_cancelled_while_its_acquire_is_answered_releases_the_leas
 ) -> None:
     """Storage granted the lease, but the request was cancelled before the answer came back."""
     app = await load_app(**SETTINGS, AzureWebJobsStorage=storage_proxy.connection_string)
-    acquire = storage_proxy.delay_answer(is_lease_acquire, seconds=3)
+    acquire = storage_proxy.delay_answer(is_lease_acquire, seconds=1.5)
     instance_id = new_instance_id()
 
     request = asyncio.create_task(app.post(instance_id, {"n": 1}))

@@ -34,10 +34,17 @@ CLIENT_ID = "00000000-0000-0000-0000-000000000001"
 
 
 @cache
+def bicep_parser() -> BicepParser:
+    """One parser for every file: building its grammar is what takes the time (lark keeps the built grammar in
+    the temp directory, keyed by the grammar and the Python version, so later runs skip even that)."""
+    return BicepParser()
+
+
+@cache
 def template(name: str) -> dict[str, Any]:
     """One .bicep file as pycep-parser reads it (the parser Checkov uses)."""
     # Read as plain JSON: the parser's own TypedDicts do not describe the expressions this module walks.
-    return cast(dict[str, Any], BicepParser(cache=False).parse(file_path=INFRA / name))
+    return cast(dict[str, Any], bicep_parser().parse(file_path=INFRA / name))
 
 
 def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:

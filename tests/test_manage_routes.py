@@ -25,6 +25,8 @@ ORCHESTRATOR = "SingletonOrchestrator"
 OTHER_ORCHESTRATOR = "BillingOrchestrator"
 STATUS_FIELDS = {"instanceId", "name", "runtimeStatus", "createdTime", "lastUpdatedTime", "customStatus", "output"}
 JSON = {"Content-Type": "application/json"}
+# For tests whose terminate is never processed: the wait for it to show is then cut short.
+SHORT_TERMINATE_WAIT_SECONDS = "0.5"
 
 
 def instance_url(instance_id: str, function_name: str = ORCHESTRATOR) -> str:
@@ -559,8 +561,9 @@ async def test_each_route_logs_one_line_with_its_route_and_outcome_and_no_key(
 
 @pytest.mark.parametrize("kind", ["terminate", "raise_event"])
 async def test_terminate_or_event_the_backend_refuses_answers_503_and_is_not_retried(
-    routes: Routes, durable: DurableStandin, kind: str
+    load_routes: LoadRoutes, durable: DurableStandin, kind: str
 ) -> None:
+    routes = load_routes(SINGLETON_TERMINATE_WAIT_SECONDS=SHORT_TERMINATE_WAIT_SECONDS)
     instance_id = new_instance_id()
     durable.add_instance(instance_id, ORCHESTRATOR, "Running")
     durable.inject_fault(kind, "error")

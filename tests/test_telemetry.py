@@ -287,7 +287,11 @@ async def test_a_404_of_the_status_route_is_not_an_error(durable: DurableStandin
     assert span.status.status_code is StatusCode.UNSET
 
 
-async def test_a_503_of_a_management_route_has_the_error_status(durable: DurableStandin, tracing: Tracing) -> None:
+async def test_a_503_of_a_management_route_has_the_error_status(
+    durable: DurableStandin, tracing: Tracing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refused terminate never shows as processed: a short wait for it keeps the answer quick.
+    monkeypatch.setenv("SINGLETON_TERMINATE_WAIT_SECONDS", "0.5")
     instance_id = new_instance_id()
     durable.add_instance(instance_id, ORCHESTRATOR, "Running")
     durable.inject_fault("terminate", "error")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 CALL_TIMEOUT_SECONDS = 0.5
 # The stand-in queues the start, then writes its tracking row this long after: well past the call timeout.
-LANDS_AFTER_SECONDS = 3.0
+LANDS_AFTER_SECONDS = 1.5
 SETTINGS = {"SINGLETON_BACKEND_TIMEOUT_SECONDS": str(CALL_TIMEOUT_SECONDS), "SINGLETON_REQUEST_TIMEOUT_SECONDS": "20"}
 
 

@@ -43,10 +43,21 @@ def test_the_wheel_installs_and_the_v1_folders_and_the_example_run_from_it(tmp_p
     )
     (wheel,) = (tmp_path / "dist").glob("singleton_start-*.whl")
 
-    venv.create(tmp_path / "venv", with_pip=True)
+    # The venv gets no pip of its own (ensurepip takes seconds): this venv's pip installs into it.
+    venv.create(tmp_path / "venv", with_pip=False)
     python = tmp_path / "venv" / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
         check=True,
         timeout=INSTALL_SECONDS,
     )
