@@ -328,7 +328,7 @@ class SimLocks:
             if releasing is not None:
                 await asyncio.wait_for(asyncio.shield(releasing), max(ends - loop.time(), 0.0))
             if blob_may_be_missing:
-                lease.created_blob = await self._create(key, ends - loop.time())
+                await self._create(key, ends - loop.time())
             for _ in range(3):
                 sent_at = loop.time()
                 answer = await self._op(
@@ -341,7 +341,7 @@ class SimLocks:
                     return None
                 if answer.status != 404:
                     raise StorageUnavailable(f"taking the lease failed: {describe(answer)}")
-                lease.created_blob = await self._create(key, ends - loop.time())
+                await self._create(key, ends - loop.time())
             raise StorageUnavailable("the lock blob kept disappearing")
         except TimeoutError:
             self.release(lease)

@@ -68,6 +68,12 @@ def _groups(history: History) -> dict[tuple[str, str, str | None], list[Request]
     return groups
 
 
+def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
+    """Whether a lifecycle rule deleted the lock blob, and a key's record with it, after the key's first run."""
+    first = min((execution.created_at for execution in runs), default=None)
+    return first is not None and any(lost > first for lost in history.records_lost_at)
+
+
 def told_202_runs_once(history: History) -> list[Violation]:
     found = []
     for request in history.requests:
@@ -84,7 +90,7 @@ def told_202_runs_once(history: History) -> list[Violation]:
             continue  # the key's start lost its tracking write to a start outside the app
         replayed = [r for r in requests if r.status == 202 and r.replayed]
         runs = [e for r in requests for e in _own(history, r.tag)]
-        if replayed and len(runs) != 1:
+        if replayed and len(runs) != 1 and not _record_lost_after(history, runs):
             found.append(
                 Violation(
                     "told_202_runs_once",
@@ -116,8 +122,7 @@ def keyed_retry_never_runs_again(history: History) -> list[Violation]:
     found = []
     for key, requests in _groups(history).items():
         runs = [e for r in requests for e in _own(history, r.tag)]
-        first = min((e.created_at for e in runs), default=None)
-        if first is not None and any(lost > first for lost in history.records_lost_at):
+        if _record_lost_after(history, runs):
             continue  # the record went with its lock blob, as the README warns
         if len(runs) > 1:
             by = ", ".join(f"{e.execution_id} by {e.tag}" for e in runs)

@@ -104,7 +104,7 @@ class LeaseLocks:
             # This process is still giving this lease back: wait for that (bounded) instead of finding it held.
             await asyncio.wait({releasing})
         if create_first and lease.key not in self._existing:
-            lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
+            await self._create_lock_blob_or_fail(handle.blob)
         for _ in range(3):
             try:
                 self.calls["lease_acquire"] += 1
@@ -122,7 +122,7 @@ class LeaseLocks:
                 raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
                 raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
-            lease.created_blob = await self._create_lock_blob_or_fail(handle.blob)
+            await self._create_lock_blob_or_fail(handle.blob)
         raise StorageUnavailable("the lock blob kept disappearing")
 
     def _known_to_exist(self, name: str) -> None:

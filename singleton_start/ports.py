@@ -97,13 +97,11 @@ class LinkedBackend(Backend, Protocol):
 class Lease:
     """A held per-ID lock; release it exactly once. `ends_at` is on the Clock's `now()` scale, counted from
     before the request that took or renewed it was sent, so the lease can only end later than that.
-    `created_blob`: the lock blob was created by this request, right before this lease was taken.
     `handle` is the adapter's own (a blob and lease client, or the simulator's lease)."""
 
     key: str
     handle: Any
     ends_at: float = 0.0
-    created_blob: bool = False
 
 
 @dataclass(frozen=True)

@@ -84,22 +84,6 @@ def first_read_stands(keyed: bool, conflict: ConflictPolicy, reuse: ReusePolicy)
     return tolerant and not keyed
 
 
-def first_read_still_holds(
-    created_blob: bool, observed: Observed, read_with_input: bool, conflict: ConflictPolicy, reuse: ReusePolicy
-) -> bool:
-    """Whether the status read made before taking the lease can stand in for the read under it.
-
-    Only when this request created the lock blob (201, not 409): no one held a lease on it before that, so
-    no start through the app can have happened since that read, but for one whose whole start and release
-    fit between this create and this acquire. Every holder releases only once its start's outcome is known,
-    so such a start shows as an active instance and the extension refuses ours; under allow-ended with reject
-    or use-existing, that refusal answered by the policy is the right answer. Under the other policies the
-    read is made again. The read must show no instance, or have been read with its input.
-    """
-    tolerant = reuse is ReusePolicy.ALLOW_ENDED and conflict is not ConflictPolicy.TERMINATE_EXISTING
-    return created_blob and tolerant and (not observed.exists or read_with_input)
-
-
 @dataclass(frozen=True)
 class TerminatedByUs:
     """The old execution shows Terminated with this request's own reason: the terminate took effect."""
