@@ -47,7 +47,9 @@ async def test_start_that_slipped_in_after_the_first_read_is_refused_by_the_exte
     app: StartApp, durable: DurableStandin
 ) -> None:
     """Another start lands after the first read: this request's start meets an active instance, which the
-    extension refuses (NonRunningStates), so it answers the policy's 409 and starts nothing of its own."""
+    extension refuses (NonRunningStates), so it answers the policy's 409 and starts nothing of its own. The
+    instance there has this request's very input: a refusal must still never be taken for this start's 202
+    (before, it was, and two callers got 202 for one start)."""
     instance_id = new_instance_id()
     original = durable._handle_start
 

@@ -1,6 +1,6 @@
-"""Seeds that broke an invariant on the start before the exactly-once fixes, each now a test: the simulator
-found them first, and each run reproduces exactly. The broken invariant is named beside each seed; the
-timeline of any of them is printed by `scripts/simulate --runs 1 --seed SEED`."""
+"""Seeds that broke an invariant on the start before the exactly-once fixes (the start of commit 1f5da5f under
+this simulator), each now a test: the simulator found them first, and each run reproduces exactly. What the old
+start did is named beside each seed; `scripts/simulate --runs 1 --seed SEED` prints the run's timeline."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from simulation.simulator import run_seed
 # (seed, what the start before the fixes did in that run, a coverage counter the run must still reach)
 FOUND_BEFORE_THE_FIXES = [
     (809, "a start whose answer was lost was sent again: one 202, two executions of its input", "landed_late"),
-    (2554, "the same, answered 503: its input ran twice", "answer_lost"),
-    (1188, "the lease was released while its own start could still land: 409, yet its input ran", "landed_late"),
+    (1763, "the same, answered 503: its input ran twice", "landed_late"),
+    (568, "a lost answer settled by an outside start's instance was answered 409, yet its input had run", "unsettled"),
     (
         979,
         "a queued terminate of terminate-existing ended the replacement started after it",
@@ -22,7 +22,7 @@ FOUND_BEFORE_THE_FIXES = [
     (146, "a start went out on a lease with less left than a late landing takes", "answer_lost"),
     (3, "terminate-existing terminated an instance of an orchestrator outside the allowlist", "outside_start"),
     (627, "a keyed retry after another start replaced the key's instance ran the key again", "keyed_retry"),
-    (1964, "a keyed retry was told 202 (replayed) for a start that never ran", "keyed_retry"),
+    (1432, "a keyed retry was told 202 (replayed) for a key whose input had run twice", "replayed"),
     (1816, "a lost answer settled by another instance was answered 409 though its own start had run", "outside_start"),
 ]
 
