@@ -4,7 +4,7 @@ binding the extension hands over: each answer is classified as the Backend port 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,6 +25,7 @@ from tests.support.grpc_peer import (
     AnswerDroppingProxy,
     Sidecar,
     client_binding,
+    running_sidecar,
 )
 from tests.support.observe import poll_until
 
@@ -32,12 +33,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 TIMEOUT = 5.0
 
 
-@pytest.fixture(scope="module")
-def sidecar() -> Iterator[Sidecar]:
-    peer = Sidecar()
-    peer.start()
-    yield peer
-    peer.stop()
+sidecar = pytest.fixture(scope="module", name="sidecar")(running_sidecar)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -14,7 +14,7 @@ pytest.importorskip("durabletask", reason="azure-functions-durable 2.x (Python 3
 import pytest_asyncio
 
 from tests.support.azurite import Azurite
-from tests.support.grpc_peer import STOP_EVENT, WAITER, Sidecar, client_binding
+from tests.support.grpc_peer import STOP_EVENT, WAITER, Sidecar, client_binding, running_sidecar
 from tests.support.runtime import HttpAnswer
 from tests.support.runtime_v2 import DecoratorRuntime, start_decorator_runtime, v2_runtime_available
 from tests.support.transcript import Step, run_script, transcript_path
@@ -26,12 +26,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sidecar() -> Iterator[Sidecar]:
-    peer = Sidecar()
-    peer.start()
-    yield peer
-    peer.stop()
+sidecar = pytest.fixture(scope="module", name="sidecar")(running_sidecar)
 
 
 @pytest.fixture(scope="module")

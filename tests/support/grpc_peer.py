@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from durabletask import task
@@ -136,3 +136,11 @@ class AnswerDroppingProxy:
         while chunk := await reader.read(65536):
             writer.write(chunk)
             await writer.drain()
+
+
+def running_sidecar() -> Iterator[Sidecar]:
+    """A started sidecar for the tests of one module, stopped after them (the body of their fixture)."""
+    peer = Sidecar()
+    peer.start()
+    yield peer
+    peer.stop()
