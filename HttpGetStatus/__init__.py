@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from singleton_start.routes import StatusEndpoint
+from singleton_start.http.routes import StatusRoute
 
 # Settings are checked once, when the worker loads the function.
-endpoint = StatusEndpoint.from_environment()
+endpoint = StatusRoute.from_environment()
 
 
 async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:

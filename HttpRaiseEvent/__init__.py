@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from singleton_start.routes import EventEndpoint
+from singleton_start.http.routes import EventRoute
 
 # Settings are checked once, when the worker loads the function.
-endpoint = EventEndpoint.from_environment()
+endpoint = EventRoute.from_environment()
 
 
 async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:

@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from singleton_start.endpoint import StartEndpoint
+from singleton_start.http.routes import StartRoute
 
 # Settings are checked and clients made once, when the worker loads the function.
-endpoint = StartEndpoint.from_environment()
+endpoint = StartRoute.from_environment()
 
 
 async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:

@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from singleton_start.routes import TerminateEndpoint
+from singleton_start.http.routes import TerminateRoute
 
 # Settings are checked once, when the worker loads the function.
-endpoint = TerminateEndpoint.from_environment()
+endpoint = TerminateRoute.from_environment()
 
 
 async def main(req: func.HttpRequest, starter: str) -> func.HttpResponse:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .settings import SettingsError
+from .core.errors import SettingsError
 
 SETTING = "extensions.durableTask.overridableExistingInstanceStates"
 REQUIRED = "NonRunningStates"

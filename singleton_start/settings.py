@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
+
+from .core.decisions import ConflictPolicy, ReusePolicy
+from .core.errors import SettingsError
 
 # A lease holder stops issuing backend calls this long before its lease could expire, so that no call
 # of a holder can still land after another caller has taken the lease.
 LEASE_SAFETY_SECONDS = 5.0
-
-
-class SettingsError(ValueError):
-    """A setting has a value the app cannot run with; the message names it."""
-
-
-class ConflictPolicy(Enum):
-    """What a start does when an instance with the ID is active."""
-
-    REJECT = "reject"
-    USE_EXISTING = "use-existing"
-    TERMINATE_EXISTING = "terminate-existing"
-
-
-class ReusePolicy(Enum):
-    """Which ended instances a start may replace."""
-
-    ALLOW_ENDED = "allow-ended"
-    ALLOW_FAILED = "allow-failed"
-    REJECT_DUPLICATE = "reject-duplicate"
 
 
 class ManagementLinks(Enum):
@@ -57,13 +40,13 @@ class Settings:
     lock_container: str = "singleton-locks"
     management_links: ManagementLinks = ManagementLinks.APP
     use_forwarded_host: bool = False
+    # How long after it was sent a start, terminate or event may still take effect, as far as the app answers
+    # for it: every such send goes out on a lease that lasts at least this long, and a send whose effect was not
+    # seen keeps its lease until it expires. The lease length less one call's timeout.
+    landing_window_seconds: float = field(init=False)
 
-    @property
-    def landing_window_seconds(self) -> float:
-        """How long after it was sent a start, terminate or event may still take effect, as far as the app
-        answers for it: every such send goes out on a lease that lasts at least this long, and a send whose
-        effect was not seen keeps its lease until it expires."""
-        return self.lock_lease_seconds - self.backend_timeout_seconds
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "landing_window_seconds", self.lock_lease_seconds - self.backend_timeout_seconds)
 
 
 def plain(number: float) -> str:

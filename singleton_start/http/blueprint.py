@@ -1,8 +1,8 @@
-"""The four routes for a decorator-model ("v2") app: one Blueprint, the same endpoints the v1 folders call.
+"""The routes for a decorator-model ("v2") app: one Blueprint, the same route objects the v1 folders call.
 
 A decorator app hands each function a Durable client made by the SDK it installed (1.x: a
 DurableOrchestrationClient over HTTP; 2.x: a DurableFunctionsClient over gRPC); `backend_for` adapts it to
-the Backend port, and the endpoints do the rest: the same contract, settings, answers, log line and span.
+the Backend port, and the routes do the rest: the same contract, settings, answers, log line and span.
 """
 
 import importlib.metadata
@@ -12,12 +12,10 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from .backend import DurableBackend
-from .durable_http import DurableHttp
-from .endpoint import StartEndpoint
-from .http_adapter import HttpAdapter
-from .ports import LinkedBackend
-from .routes import EventEndpoint, StatusEndpoint, TerminateEndpoint
+from ..adapters.durable_http import DurableBackend, DurableHttp
+from ..core.ports import Backend
+from .adapter import HttpAdapter
+from .routes import EventRoute, StartRoute, StatusRoute, TerminateRoute
 
 DURABLE_SDK = "azure-functions-durable"
 CLIENT_PARAMETER = "client"
@@ -30,7 +28,7 @@ ROUTES = {
     "HttpRaiseEvent": (f"{INSTANCE_ROUTE}/events/{{eventName}}", "POST"),
 }
 
-Handler = Callable[[func.HttpRequest, str | LinkedBackend], Awaitable[func.HttpResponse]]
+Handler = Callable[[func.HttpRequest, str | Backend], Awaitable[func.HttpResponse]]
 
 
 def durable_sdk_major() -> int:
@@ -38,10 +36,10 @@ def durable_sdk_major() -> int:
     return int(importlib.metadata.version(DURABLE_SDK).split(".")[0])
 
 
-def backend_for(client: Any, http: DurableHttp) -> LinkedBackend:
+def backend_for(client: Any, http: DurableHttp) -> Backend:
     """The Backend adapter for the client the installed SDK line hands a decorator app's function."""
     if durable_sdk_major() >= 2:
-        from .backend_grpc import GrpcBackend
+        from ..adapters.durable_grpc import GrpcBackend
 
         return GrpcBackend(client)
     return DurableBackend(http, client)
@@ -78,8 +76,9 @@ def singleton_start_blueprint(
     """The start, status, terminate and event routes as a Blueprint; register it with
     `app.register_functions(singleton_start_blueprint())`. Settings are read and checked now, so a bad one
     fails the app at indexing, as a v1 folder fails at load."""
-    start = StartEndpoint.from_environment(env)
-    status, terminate, event = (cls.from_environment(env) for cls in (StatusEndpoint, TerminateEndpoint, EventEndpoint))
+    start, status, terminate, event = (
+        cls.from_environment(env) for cls in (StartRoute, StatusRoute, TerminateRoute, EventRoute)
+    )
     blueprint = SingletonStartBlueprint((start, status, terminate, event), http_auth_level)
     _function(blueprint, "HttpStartSingle", start.handle, start.durable_http)
     _function(blueprint, "HttpGetStatus", status.handle, status.durable_http)

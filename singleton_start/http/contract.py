@@ -1,6 +1,8 @@
-"""The HTTP contract: what a request must look like and how every answer is shaped.
+"""The HTTP contract: what a request must look like, how every answer is shaped, and the links answers carry.
 
-Everything here is pure: values in, values out, no I/O.
+Everything here is pure: values in, values out, no I/O. Each Retry-After has one source: RETRY_AFTER_SECONDS for
+a request that changed nothing, the lease length for one that may still take effect, START_RETRY_AFTER_SECONDS and
+POLL_RETRY_AFTER_SECONDS as the extension's own answers give them.
 """
 
 from __future__ import annotations
@@ -10,18 +12,29 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import azure.functions as func
+
+from ..core.errors import InDoubt, Sent, SingletonStartError
+from ..core.idempotency import IdempotencyClaim, request_digest
+from ..core.status import InstanceState, Observed
+from ..service.start import StartCommand
 
 MAX_INSTANCE_ID_LENGTH = 256
 MAX_JSON_DEPTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# A request that changed nothing may come again this soon.
 RETRY_AFTER_SECONDS = 5
+# What the extension's check-status response asks of a caller polling a new instance.
+START_RETRY_AFTER_SECONDS = 10
+# The extension's status route asks pollers to wait this long: some clients retry in a tight loop otherwise.
+POLL_RETRY_AFTER_SECONDS = 5
 _FORBIDDEN_ID_CHARACTERS = frozenset("/\\#?")
 _PERCENT_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 
@@ -53,7 +66,7 @@ class ErrorCode(Enum):
         return self.value[1]
 
 
-class ContractError(Exception):
+class ContractError(SingletonStartError):
     """A request the contract refuses, with the sentence a person reads."""
 
     def __init__(self, error: ErrorCode, message: str) -> None:
@@ -225,7 +238,7 @@ def error_response(error: ErrorCode, message: str, headers: dict[str, str] | Non
 
 def started_response(links: dict[str, str], *, replayed: bool = False) -> func.HttpResponse:
     """202 with the body and headers create_check_status_response gives."""
-    headers = {"Location": links["statusQueryGetUri"], "Retry-After": "10"}
+    headers = {"Location": links["statusQueryGetUri"], "Retry-After": str(START_RETRY_AFTER_SECONDS)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(202, links, headers)
@@ -271,12 +284,44 @@ def conflict_reason(instance_id: str, runtime_status: str, active: bool) -> str:
 
 
 def unavailable_response() -> func.HttpResponse:
-    """503: the caller may retry the same request after Retry-After."""
+    """503: nothing of the request took effect; the caller may retry the same request after Retry-After."""
     return error_response(
         ErrorCode.UNAVAILABLE,
         "Storage or the Durable backend could not be used in time; retry the same request later.",
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+def not_run_yet_response() -> func.HttpResponse:
+    """503: the instance has not run yet, so nothing was sent to it (what reaches it before it runs is lost)."""
+    return error_response(
+        ErrorCode.UNAVAILABLE,
+        "The instance has not started running yet, and what is sent to it before it runs is lost; nothing was "
+        "sent. Retry the same request later.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+IN_DOUBT_MESSAGES = {
+    Sent.START: (
+        "The start was sent but its outcome is not known yet; it may still run. Retry the same request later: with "
+        "the same Idempotency-Key the retry gets this start's answer."
+    ),
+    Sent.TERMINATE_FOR_START: (
+        "The active instance ended while this request's terminate may still be queued; nothing was started. Retry "
+        "after the Retry-After seconds, when the queued terminate can no longer reach a new instance."
+    ),
+    Sent.COMMAND: (
+        "The request was sent but its outcome is not known; it may still take effect. Check the instance's status "
+        "before sending it again."
+    ),
+}
+
+
+def in_doubt_response(error: InDoubt, lease_seconds: int) -> func.HttpResponse:
+    """503: something was sent and may still take effect. The ID is held until the lease expires, so Retry-After
+    is the lease's length: a retry then finds the outcome instead of racing it."""
+    return error_response(ErrorCode.UNAVAILABLE, IN_DOUBT_MESSAGES[error.sent], {"Retry-After": str(lease_seconds)})
 
 
 MAX_EVENT_NAME_LENGTH = 128
@@ -297,6 +342,19 @@ def allowed_target(function_name: str | None, instance_id: str | None, allowed: 
         raise ContractError(ErrorCode.INVALID_INSTANCE_ID, problem)
     assert instance_id is not None
     return orchestrator, instance_id
+
+
+def start_command(req: func.HttpRequest, allowed: tuple[str, ...], max_bytes: int) -> StartCommand:
+    """A start request validated into its command, with no I/O; raises ContractError."""
+    function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
+    orchestrator, instance_id = allowed_target(function_name, instance_id, allowed)
+    key = req.headers.get("idempotency-key")
+    if problem := validate_idempotency_key(key):
+        raise ContractError(ErrorCode.INVALID_IDEMPOTENCY_KEY, problem)
+    body = req.get_body() or b""
+    value = parse_input(req.headers.get("content-type"), body, max_bytes)
+    claim = IdempotencyClaim(key, request_digest(orchestrator, body)) if key is not None else None
+    return StartCommand(orchestrator, instance_id, None if value is NO_INPUT else value, claim)
 
 
 def validate_event_name(event_name: str | None) -> str | None:
@@ -324,3 +382,108 @@ def terminate_reason(query_reason: str | None, content_type: str | None, body: b
             f"The reason is {len(reason)} characters long; at most {MAX_REASON_LENGTH} are allowed.",
         )
     return reason
+
+
+# ---- the links answers carry: the app's own routes, built from the request the caller sent
+
+ROUTE_PREFIX = "api"
+EVENT_NAME_PLACEHOLDER = "{eventName}"
+REASON_PLACEHOLDER = "{text}"
+_SCHEMES = frozenset({"http", "https"})
+# An authority is a host and maybe a port: anything that could start a path, query, fragment or
+# userinfo would let a header steer links somewhere other than a host.
+_NOT_IN_AUTHORITY = frozenset("/\\?#@ \t\r\n")
+
+
+def _first(header: str | None) -> str:
+    """A proxy chain lists values comma-separated, nearest client first; the first is the caller's."""
+    return (header or "").split(",")[0].strip()
+
+
+def _forwarded_origin(headers: Mapping[str, str]) -> str | None:
+    """The origin X-Forwarded-Proto and X-Forwarded-Host name, when both are present and well formed."""
+    scheme = _first(headers.get("x-forwarded-proto")).lower()
+    host = _first(headers.get("x-forwarded-host"))
+    if scheme not in _SCHEMES or not host or any(character in _NOT_IN_AUTHORITY for character in host):
+        return None
+    return f"{scheme}://{host}"
+
+
+def request_origin(url: str, headers: Mapping[str, str], *, use_forwarded_host: bool) -> str:
+    """The scheme and host links start with: the request's own, or a front door's when trusted.
+
+    Like the extension's GetClientResponseLinks, forwarded headers count only when enabled and only
+    when both X-Forwarded-Host and X-Forwarded-Proto are present.
+    """
+    if use_forwarded_host:
+        forwarded = _forwarded_origin(headers)
+        if forwarded is not None:
+            return forwarded
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def instance_path(orchestrator: str, instance_id: str) -> str:
+    """The path of an instance's status route, each name escaped as one URL segment."""
+    return f"/{ROUTE_PREFIX}/orchestrators/{quote(orchestrator, safe='')}/{quote(instance_id, safe='')}"
+
+
+def request_links(
+    url: str, headers: Mapping[str, str], orchestrator: str, instance_id: str, *, use_forwarded_host: bool
+) -> dict[str, str]:
+    """The app's links of an instance, on the origin of the request that asked (or its front door's)."""
+    return app_links(request_origin(url, headers, use_forwarded_host=use_forwarded_host), orchestrator, instance_id)
+
+
+def app_links(origin: str, orchestrator: str, instance_id: str) -> dict[str, str]:
+    """The links a caller with only a function key can use: status, events, terminate; nothing else."""
+    status = origin + instance_path(orchestrator, instance_id)
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": status,
+        "sendEventPostUri": f"{status}/events/{EVENT_NAME_PLACEHOLDER}",
+        "terminatePostUri": f"{status}/terminate?reason={REASON_PLACEHOLDER}",
+    }
+
+
+# ---- the management routes' answers
+
+
+def status_body(observed: Observed, links: dict[str, str], *, with_input: bool) -> dict[str, Any]:
+    """The status route's body: the instance's state and results, then its links."""
+    body = {
+        "instanceId": links["id"],
+        "name": observed.name,
+        "runtimeStatus": observed.runtime_status,
+        "createdTime": iso_time(observed.created_time),
+        "lastUpdatedTime": iso_time(observed.last_updated_time),
+        "customStatus": observed.custom_status,
+        "output": observed.output,
+    }
+    if with_input:
+        body["input"] = observed.input
+    return {**body, **{key: value for key, value in links.items() if key != "id"}}
+
+
+def status_response(observed: Observed, links: dict[str, str], *, with_input: bool) -> func.HttpResponse:
+    """202 with Location and Retry-After while the instance is active, so pollers come back; 200 once ended."""
+    body = status_body(observed, links, with_input=with_input)
+    if observed.state is InstanceState.ACTIVE:
+        headers = {"Location": links["statusQueryGetUri"], "Retry-After": str(POLL_RETRY_AFTER_SECONDS)}
+        return json_response(202, body, headers)
+    return json_response(200, body)
+
+
+def not_found_response(orchestrator: str, instance_id: str) -> func.HttpResponse:
+    return error_response(ErrorCode.NOT_FOUND, f"No instance of {orchestrator} has the ID {instance_id!r}.")
+
+
+def gone_response(observed: Observed, instance_id: str) -> func.HttpResponse:
+    return error_response(
+        ErrorCode.GONE, f"The instance with ID {instance_id!r} has already ended ({observed.runtime_status})."
+    )
+
+
+def accepted_response(links: dict[str, str]) -> func.HttpResponse:
+    """202: the request was handed to the instance; its status route shows when it took effect."""
+    return json_response(202, links, {"Location": links["statusQueryGetUri"]})

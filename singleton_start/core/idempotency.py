@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .backend import input_matches
-from .outcomes import KeyReused, Outcome, Refused, Started
+from .outcomes import Conflict, KeyReused, Started, StartOutcome
 from .ports import LockRecord
 from .status import Observed
 
@@ -122,19 +121,19 @@ def landed_in_window(entry: KeyEntry, observed: Observed, sent: Any) -> bool:
     entry's lease could end, with its input."""
     if not observed.exists or observed.created_time is None or entry.until is None:
         return False
-    if instance_fingerprint(observed) == entry.before or not input_matches(observed.input, sent):
+    if instance_fingerprint(observed) == entry.before or not observed.has_input(sent):
         return False
     return entry.at.replace(microsecond=0) - timedelta(seconds=1) <= observed.created_time <= entry.until
 
 
-def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> Outcome | None:
+def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> StartOutcome | None:
     """The answer to a keyed request from the key's entry and the instance there now (read with its input);
     None when this request may start. A key whose start may have run is never started again."""
     raw = record.metadata.get(entry_name(claim.key))
     entry = KeyEntry.decode(raw) if raw is not None else None
     if entry is None:
-        if record_may_be_lost(record, observed) and input_matches(observed.input, sent):
-            return Refused(observed)
+        if record_may_be_lost(record, observed) and observed.has_input(sent):
+            return Conflict(observed)
         return None
     if entry.digest != claim.request_digest:
         return KeyReused()
@@ -143,4 +142,4 @@ def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observe
     if instance_fingerprint(observed) == entry.before:
         return None  # the key's start never landed: what is there is what was there before it
     # Another instance came after the key's start could land: whether it ran cannot be told any more.
-    return Refused(observed) if observed.exists else None
+    return Conflict(observed) if observed.exists else None

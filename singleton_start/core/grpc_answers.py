@@ -1,6 +1,6 @@
 """What a gRPC answer from the Durable extension means in the Backend port's terms (pure, no gRPC import).
 
-`backend_grpc.GrpcBackend` feeds it the status code's name (`grpc.StatusCode.X.name`) and details of every
+`adapters.durable_grpc.GrpcBackend` feeds it the status code's name (`grpc.StatusCode.X.name`) and details of every
 failed call, and the simulator's gRPC adapter the answers the extension's endpoint would give, so both go
 through one classification; it imports nothing of the 2.x SDK, which installs only on Python 3.13+.
 
@@ -17,16 +17,22 @@ reset or closed connection) may come after the request was written.
 
 from __future__ import annotations
 
-from .ports import (
-    BackendUnavailable,
-    CommandRefused,
-    InstanceGone,
-    InstanceNotFound,
-    OutcomeUnknown,
-    StartOutcomeUnknown,
-    StartRefused,
+from datetime import datetime
+from typing import Any, NoReturn
+
+from .errors import AlreadyExists, InDoubt, InstanceEnded, NoInstance, Refused, Sent, Unavailable
+from .status import (
+    CANCELED,
+    COMPLETED,
+    CONTINUED_AS_NEW,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUSPENDED,
+    TERMINATED,
+    Observed,
+    state_of,
 )
-from .status import ACTIVE_STATUSES, ENDED_STATUSES, InstanceState
 
 # The code a call is classified with when the adapter's own timeout ended it: the request may have left.
 NO_ANSWER = "DEADLINE_EXCEEDED"
@@ -40,14 +46,14 @@ MAX_ERROR_TEXT = 200
 # The protocol's orchestration statuses (OrchestrationStatus names) as the extension's HTTP API and the
 # 1.x SDK name them.
 RUNTIME_STATUS_NAMES = {
-    "RUNNING": "Running",
-    "COMPLETED": "Completed",
-    "CONTINUED_AS_NEW": "ContinuedAsNew",
-    "FAILED": "Failed",
-    "CANCELED": "Canceled",
-    "TERMINATED": "Terminated",
-    "PENDING": "Pending",
-    "SUSPENDED": "Suspended",
+    "RUNNING": RUNNING,
+    "COMPLETED": COMPLETED,
+    "CONTINUED_AS_NEW": CONTINUED_AS_NEW,
+    "FAILED": FAILED,
+    "CANCELED": CANCELED,
+    "TERMINATED": TERMINATED,
+    "PENDING": PENDING,
+    "SUSPENDED": SUSPENDED,
 }
 
 
@@ -70,43 +76,54 @@ def describe(code: str, details: str) -> str:
     return f"gRPC {code} ({text[:MAX_ERROR_TEXT]})" if text else f"gRPC {code}"
 
 
-def read_failure(code: str, details: str) -> BackendUnavailable:
+def read_failure(code: str, details: str) -> NoReturn:
     """A failed status read changed nothing, whatever its code."""
-    return BackendUnavailable(f"The status read failed: {describe(code, details)}.")
+    raise Unavailable(f"The status read failed: {describe(code, details)}.")
 
 
-def start_failure(code: str, details: str) -> BackendUnavailable | StartRefused | StartOutcomeUnknown:
-    """What a failed start means: refused before queueing, certainly not sent, or an outcome that may
-    still land (INTERNAL, UNKNOWN, DEADLINE_EXCEEDED, a dropped connection)."""
+def start_failure(code: str, details: str) -> NoReturn:
+    """What a failed start means: refused before queueing, certainly not sent, or an outcome that may still land
+    (INTERNAL, StartInstance's answer to any other exception out of StartNewAsync; UNKNOWN, DEADLINE_EXCEEDED, a
+    dropped connection)."""
     if code == "ALREADY_EXISTS":
-        return StartRefused(f"The start was refused: {describe(code, details)}.", already_exists=True)
+        raise AlreadyExists(f"The start was refused: {describe(code, details)}.")
     if code in REFUSED_CODES:
-        return StartRefused(f"The start was refused as invalid: {describe(code, details)}.", already_exists=False)
+        raise Refused(f"The start was refused as invalid: {describe(code, details)}.")
     if certainly_not_sent(code, details):
-        return BackendUnavailable(f"The start was not sent: {describe(code, details)}.")
-    return StartOutcomeUnknown(f"The start was answered with {describe(code, details)}; it may still run.")
+        raise Unavailable(f"The start was not sent: {describe(code, details)}.")
+    raise InDoubt(f"The start was answered with {describe(code, details)}; it may still run.", Sent.START)
 
 
-def command_failure(operation: str, code: str, details: str) -> Exception:
+def command_failure(operation: str, code: str, details: str) -> NoReturn:
     """What a failed terminate or event means. The extension's UNKNOWN (its "no instance" and "not running"
     as much as a failure after the enqueue) is an unknown outcome: only the sidecar's codes are clear."""
     if code == "NOT_FOUND":
-        return InstanceNotFound(f"{operation} found no instance: {describe(code, details)}.")
+        raise NoInstance(f"{operation} found no instance: {describe(code, details)}.")
     if code == "FAILED_PRECONDITION":
-        return InstanceGone(f"{operation} found the instance ended: {describe(code, details)}.")
+        raise InstanceEnded(f"{operation} found the instance ended: {describe(code, details)}.")
     if code == "INVALID_ARGUMENT":
-        return CommandRefused(f"{operation} was refused as invalid: {describe(code, details)}.")
+        raise Refused(f"{operation} was refused as invalid: {describe(code, details)}.")
     if certainly_not_sent(code, details):
-        return BackendUnavailable(f"{operation} was not sent: {describe(code, details)}.")
-    return OutcomeUnknown(f"{operation} was answered with {describe(code, details)}; it may still take effect.")
+        raise Unavailable(f"{operation} was not sent: {describe(code, details)}.")
+    raise InDoubt(f"{operation} was answered with {describe(code, details)}; it may still take effect.")
 
 
-def runtime_state(status_name: str) -> tuple[InstanceState, str]:
-    """A protocol status name (`RUNNING`) as the start sees it: active or ended, and its runtime status
-    name (`Running`); BackendUnavailable for a status this app does not know."""
+def observed_state(
+    status_name: str,
+    *,
+    created: datetime | None,
+    updated: datetime | None,
+    serialized_input: str | None,
+    output: Any,
+    name: str | None,
+    custom_status: Any = None,
+) -> Observed:
+    """A state read (GetInstance's OrchestrationState, by the protocol's status name: `RUNNING`) as the app sees
+    it; the input stays the JSON text it was stored as, as the 1.x status read shows it. Unavailable for a
+    status this app does not know."""
     runtime_status = RUNTIME_STATUS_NAMES.get(status_name, "")
-    if runtime_status in ACTIVE_STATUSES:
-        return InstanceState.ACTIVE, runtime_status
-    if runtime_status in ENDED_STATUSES:
-        return InstanceState.ENDED, runtime_status
-    raise BackendUnavailable(f"The status read gave a status this app does not know: {status_name}.")
+    try:
+        state = state_of(runtime_status)
+    except ValueError:
+        raise Unavailable(f"The status read gave a status this app does not know: {status_name}.") from None
+    return Observed(state, runtime_status, created, updated, serialized_input, output, name, custom_status)

@@ -1,8 +1,11 @@
 """The per-instance-ID lock: a blob lease in the app's own storage account.
 
-A lease is held by at most one caller across every host of the app, and a holder
-that dies loses it when the lease expires, so no cleanup is ever needed. Lock blobs are never deleted:
-the start relies on it (a request that created its lock blob knows that no one ever held its lease).
+A lease is held by one caller across every host of the app, or shared: every event request proposes the same
+well-known lease ID, which Lease Blob's acquire grants again to whoever proposes the active ID, so that any
+number of them hold it at once while a start (its own random ID) is refused. A holder that dies loses the lease
+when it expires, so no cleanup is ever needed. Lock blobs are never deleted: the start relies on it (a request
+that created its lock blob knows that no one ever held its lease). azure-core's errors are mapped here, once, to
+Unavailable.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import hashlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from azure.core.exceptions import (
     AzureError,
@@ -21,14 +25,22 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceNotFoundError,
 )
-from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
+from azure.storage.blob.aio import BlobClient, BlobLeaseClient, BlobServiceClient, ContainerClient, LinearRetry
 
+from ..core.errors import SettingsError, Unavailable
+from ..core.ports import Clock, Lease, LockRecord
 from .clock import REAL_CLOCK
-from .ports import Clock, Lease, LockRecord, StorageUnavailable
 
 LOG = logging.getLogger(__name__)
+# The storage SDK logs every HTTP call it makes at INFO; the app logs one line per request instead.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+
 RELEASE_TIMEOUT_SECONDS = 2.0
 BLOB_CLIENTS_KEPT = 256
+# The lease ID every shared holder proposes (any GUID; the same for every lock blob).
+SHARED_LEASE_ID = "5a0e4c1e-0000-4000-8000-0000e7e175ed"
+LeaseClientFactory = Callable[[BlobClient, str], BlobLeaseClient]
 
 
 def lock_blob_name(task_hub: str, instance_id: str) -> str:
@@ -49,10 +61,18 @@ class BlobLease:
 class LeaseLocks:
     """Takes, releases and annotates per-ID leases in one container."""
 
-    def __init__(self, container: ContainerClient, lease_seconds: int, clock: Clock = REAL_CLOCK) -> None:
+    def __init__(
+        self,
+        container: ContainerClient,
+        lease_seconds: int,
+        clock: Clock = REAL_CLOCK,
+        lease_client: LeaseClientFactory = lambda blob, lease_id: BlobLeaseClient(blob, lease_id=lease_id),
+    ) -> None:
         self._container = container
         self._lease_seconds = lease_seconds
         self._clock = clock
+        # The lease client of a blob: the storage SDK's, or the simulator's over its model of storage.
+        self._lease_client = lease_client
         self.calls: Counter[str] = Counter()
         # Releases on their way, by blob name; each kept here until done, so none is lost or leaks.
         self._releasing: dict[str, asyncio.Task[None]] = {}
@@ -77,25 +97,38 @@ class LeaseLocks:
         return blob
 
     async def try_acquire(
-        self, task_hub: str, instance_id: str, timeout: float, *, blob_may_be_missing: bool = False
+        self,
+        task_hub: str,
+        instance_id: str,
+        timeout: float,
+        *,
+        shared: bool = False,
+        blob_may_be_missing: bool = False,
     ) -> Lease | None:
-        """Take the lease, or None when someone else holds it.
+        """Take the lease, or None when it is held otherwise (by one holder, or shared while this asks for it
+        alone, or the other way round).
 
         For an ID with no instance the lock blob is likely new too: creating it first saves the
         acquire that would fail with 404.
         """
         blob = self.lock_blob(task_hub, instance_id)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
-        lease = Lease(blob.blob_name, BlobLease(blob, BlobLeaseClient(blob, lease_id=str(uuid.uuid4()))))
+        lease_id = SHARED_LEASE_ID if shared else str(uuid.uuid4())
+        lease = Lease(blob.blob_name, BlobLease(blob, self._lease_client(blob, lease_id)), shared=shared)
         try:
             return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
-            self.release(lease)
-            raise StorageUnavailable("taking the lease timed out") from None
+            self._give_back(lease)
+            raise Unavailable("taking the lease timed out") from None
         except BaseException:
             # Cancelled, or failed, while the acquire may have been granted: give it back.
-            self.release(lease)
+            self._give_back(lease)
             raise
+
+    def _give_back(self, lease: Lease) -> None:
+        """Release a lease that may have been granted; a shared one is left to expire, as other holders share it."""
+        if not lease.shared:
+            self.release(lease)
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
         handle: BlobLease = lease.handle
@@ -119,11 +152,11 @@ class LeaseLocks:
                 # The storage SDK sets error_code on the errors it raises; azure-core's class does not declare it.
                 if error.status_code == 409 and error.error_code == "LeaseAlreadyPresent":  # type: ignore[attr-defined]
                     return None
-                raise StorageUnavailable(f"taking the lease failed with HTTP {error.status_code}") from None
+                raise Unavailable(f"taking the lease failed with HTTP {error.status_code}") from None
             except AzureError as error:
-                raise StorageUnavailable(f"taking the lease failed: {type(error).__name__}") from None
+                raise Unavailable(f"taking the lease failed: {type(error).__name__}") from None
             await self._create_lock_blob_or_fail(handle.blob)
-        raise StorageUnavailable("the lock blob kept disappearing")
+        raise Unavailable("the lock blob kept disappearing")
 
     def _known_to_exist(self, name: str) -> None:
         if len(self._existing) >= BLOB_CLIENTS_KEPT * 16:
@@ -134,7 +167,7 @@ class LeaseLocks:
         try:
             return await self._create_lock_blob(blob)
         except AzureError as error:
-            raise StorageUnavailable(f"creating the lock blob failed: {type(error).__name__}") from None
+            raise Unavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
     async def _create_lock_blob(self, blob: BlobClient) -> bool:
         """Create the empty lock blob; True when this call created it (201), False when it was there."""
@@ -205,7 +238,7 @@ class LeaseLocks:
             sent_at = self._clock.now()
             await asyncio.wait_for(lease.handle.client.renew(), timeout)
         except (AzureError, TimeoutError) as error:
-            raise StorageUnavailable(f"renewing the lease failed: {type(error).__name__}") from None
+            raise Unavailable(f"renewing the lease failed: {type(error).__name__}") from None
         lease.ends_at = sent_at + self._lease_seconds
 
     async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> LockRecord:
@@ -217,7 +250,7 @@ class LeaseLocks:
         except ResourceNotFoundError:
             return LockRecord()
         except (AzureError, TimeoutError) as error:
-            raise StorageUnavailable(f"reading the lock record failed: {type(error).__name__}") from None
+            raise Unavailable(f"reading the lock record failed: {type(error).__name__}") from None
         return LockRecord(dict(properties.metadata or {}), properties.creation_time)
 
     async def write_record(self, lease: Lease, record: Mapping[str, str], timeout: float) -> None:
@@ -227,4 +260,63 @@ class LeaseLocks:
             handle: BlobLease = lease.handle
             await asyncio.wait_for(handle.blob.set_blob_metadata(dict(record), lease=handle.client), timeout)
         except (AzureError, TimeoutError) as error:
-            raise StorageUnavailable(f"writing the lock record failed: {type(error).__name__}") from None
+            raise Unavailable(f"writing the lock record failed: {type(error).__name__}") from None
+
+
+class StorageOptions(TypedDict):
+    """The blob client options we pass; a TypedDict lets the type checker match each to the SDK's parameters."""
+
+    retry_policy: LinearRetry
+    connection_timeout: int
+    read_timeout: int
+
+
+# Every storage call is also bounded by the request's deadline; these keep one call from eating it.
+STORAGE_OPTIONS: StorageOptions = {
+    # backoff is hinted int, but the SDK draws the wait with random.uniform, so seconds may be a fraction.
+    "retry_policy": LinearRetry(backoff=0.2, random_jitter_range=0, retry_total=1),  # type: ignore[arg-type]
+    "connection_timeout": 3,
+    "read_timeout": 5,
+}
+
+
+def proxy_in_environment(env: Mapping[str, str]) -> bool:
+    """Whether the environment names a proxy (HTTPS_PROXY and the like; NO_PROXY alone names none)."""
+    return any(
+        value.strip() and name.lower().endswith("_proxy") and name.lower() != "no_proxy" for name, value in env.items()
+    )
+
+
+def storage_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """The storage client's options. Proxy settings from the environment are honoured only when there are
+    some: reading them (and ~/.netrc) costs two thread hops on every call."""
+    return {**STORAGE_OPTIONS, "use_env_settings": proxy_in_environment(env)}
+
+
+def blob_service_from_environment(env: Mapping[str, str]) -> BlobServiceClient:
+    """The app's own storage account, by connection string or identity, as the Functions host reads it."""
+    options = storage_options(env)
+    connection_string = env.get(STORAGE_CONNECTION, "").strip()
+    if connection_string:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **options)
+        except ValueError:
+            # The message must not echo the value: it holds the account key.
+            raise SettingsError(f"{STORAGE_CONNECTION} is not a valid storage connection string") from None
+    service_uri = env.get(f"{STORAGE_CONNECTION}__blobServiceUri", "").strip()
+    account = env.get(f"{STORAGE_CONNECTION}__accountName", "").strip()
+    if not service_uri and account:
+        service_uri = f"https://{account}.blob.core.windows.net"
+    if service_uri:
+        # Imported here, not at load: azure.identity (with msal) costs a few hundred ms of
+        # load time that an app with a connection string never uses.
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(
+            managed_identity_client_id=env.get(f"{STORAGE_CONNECTION}__clientId") or None
+        )
+        return BlobServiceClient(service_uri, credential=credential, **options)
+    raise SettingsError(
+        f"{STORAGE_CONNECTION} is not set: give a connection string, or {STORAGE_CONNECTION}__blobServiceUri "
+        f"or {STORAGE_CONNECTION}__accountName for an identity-based connection"
+    )
