@@ -25,7 +25,7 @@ class Request:
     orchestrator: str
     input: Any = None
     key: str | None = None
-    outcome: str = ""  # the use case's outcome type (Started, Unsettled, ...) or "internal"
+    outcome: str = ""  # what the answer says (Started, InDoubt, Conflict, ...) or "internal"
     status: int = 0
     replayed: bool = False
 
@@ -106,7 +106,7 @@ def not_202_runs_at_most_once(history: History) -> list[Violation]:
     for request in history.requests:
         if request.kind != "start" or request.status == 202 or request.tag in history.outside_raced:
             continue
-        allowed = 1 if request.outcome == "Unsettled" else 0
+        allowed = 1 if request.outcome == "InDoubt" else 0
         own = _own(history, request.tag)
         if len(own) > allowed:
             found.append(

@@ -12,39 +12,41 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from singleton_start import manage
-from singleton_start.command import StartCommand
-from singleton_start.flights import StartsInFlight
-from singleton_start.idempotency import IdempotencyClaim, request_digest
-from singleton_start.outcomes import Unavailable
-from singleton_start.ports import BackendUnavailable, StorageUnavailable
-from singleton_start.start import SingletonStarter
-from singleton_start.timing import Deadline, DeadlineReached
+import azure.functions as func
 
-from .adapters import REQUEST_TAG, ROUTE_ORCHESTRATOR, SimBackend, SimClock, SimGrpcBackend, SimLocks
+from singleton_start.adapters.blob_lease import LeaseLocks
+from singleton_start.adapters.durable_http import DurableBackend
+from singleton_start.core.errors import Sent
+from singleton_start.core.ports import Backend
+from singleton_start.http.adapter import HttpAdapter
+from singleton_start.http.contract import IN_DOUBT_MESSAGES
+from singleton_start.http.routes import EventRoute, StartRoute, TerminateRoute
+
 from .invariants import History, Request, Violation, check
 from .loop import VirtualLoop
 from .model import OUTSIDE_TAG, World
 from .scenario import INSTANCE_ID, Actor, Scenario, draw
+from .wire import (
+    REQUEST_TAG,
+    ROUTE_ORCHESTRATOR,
+    ModelContainer,
+    ModelGrpcBackend,
+    ModelTransport,
+    SimClock,
+    starter_binding,
+)
 
 # Long enough after the last request for every queued message, late answer and instance to have ended.
 QUIET_SECONDS = 300.0
-ANSWER_CODES = {
-    "Started": 202,
-    "Refused": 409,
-    "Existing": 200,
-    "KeyReused": 422,
-    "Unavailable": 503,
-    "Unsettled": 503,
-    "ArgumentsRefused": 500,
-    "Active": 202,
-    "Ended": 410,
-    "NotFound": 404,
-    "Unsure": 503,
-    "TerminatePending": 503,
+# The Backend adapters a run may use: the 1.x adapter over the model's HTTP API, or the 2.x one's reading of
+# the extension's gRPC answers.
+BACKENDS = ("http", "grpc")
+PUBLIC_BASE_URL = "http://localhost:7071/api/orchestrators"
+# What a 503 in doubt says, by its message: a start that may still land, or a terminate-existing's terminate.
+IN_DOUBT = {
+    message: "TerminatePending" if sent is Sent.TERMINATE_FOR_START else "InDoubt"
+    for sent, message in IN_DOUBT_MESSAGES.items()
 }
-# The Backend adapters a run may use: the 1.x SDK's HTTP mapping, or the 2.x SDK's gRPC one.
-BACKENDS: dict[str, type[SimBackend]] = {"http": SimBackend, "grpc": SimGrpcBackend}
 # The hard cases: a run that reaches none of these explored nothing worth proving.
 COVERAGE = (
     "answer_lost",
@@ -86,79 +88,78 @@ class RunResult:
 
 
 class Host:
-    """One worker process of the app: its own adapters and its own starts in flight."""
+    """One worker process of the app: its routes, as the v1 folders load them, each with its own lock client over
+    the model's storage and the host's clock."""
 
     def __init__(self, world: World, scenario: Scenario, index: int, backend: str) -> None:
-        self.backend = BACKENDS[backend](world)
-        self.locks = SimLocks(world, scenario.settings.lock_lease_seconds, f"h{index}")
+        self.world, self.backend_kind = world, backend
         self.clock = SimClock(world, f"h{index}")
-        self.flights = StartsInFlight()
+        settings = scenario.settings
+        container = ModelContainer(world, settings.lock_lease_seconds)
+
+        def locks() -> LeaseLocks:
+            model = cast(Any, container)  # the container client's calls LeaseLocks makes, over the model
+            return LeaseLocks(model, settings.lock_lease_seconds, self.clock, lease_client=container.lease_client)
+
+        self.routes: dict[str, HttpAdapter] = {
+            "start": StartRoute(settings, locks(), self.clock),
+            "terminate": TerminateRoute(settings, locks(), self.clock),
+            "event": EventRoute(settings, locks(), self.clock),
+        }
+        self.transport = ModelTransport(world)
+
+    def backend(self) -> str | Backend:
+        """What the function is handed: the 1.x binding (DurableBackend over the model's HTTP API), or the 2.x one."""
+        if self.backend_kind == "grpc":
+            return ModelGrpcBackend(self.world)
+        return DurableBackend(self.transport, starter_binding())
 
 
-def outcome_name(outcome: object) -> str:
-    return type(outcome).__name__
-
-
-async def _start(host: Host, scenario: Scenario, actor: Actor) -> Request:
-    claim = None
-    if actor.key is not None:
+def http_request(actor: Actor) -> func.HttpRequest:
+    """The HttpRequest the worker builds for the actor's request."""
+    url = f"{PUBLIC_BASE_URL}/{actor.orchestrator}/{INSTANCE_ID}"
+    route_params = {"functionName": actor.orchestrator, "instanceId": INSTANCE_ID}
+    headers: dict[str, str] = {}
+    params: dict[str, str] = {}
+    body = b""
+    if actor.kind == "start":
         body = json.dumps(actor.input).encode() if actor.input is not None else b""
-        claim = IdempotencyClaim(actor.key, request_digest(actor.orchestrator, body))
-    command = StartCommand(actor.orchestrator, INSTANCE_ID, actor.input, claim)
-    starter = SingletonStarter(
-        backend=host.backend, locks=host.locks, settings=scenario.settings, flights=host.flights, clock=host.clock
-    )
-    outcome = await starter.start(command)
-    name = outcome_name(outcome)
-    return Request(
-        REQUEST_TAG.get(),
-        "start",
-        actor.orchestrator,
-        actor.input,
-        actor.key,
-        name,
-        ANSWER_CODES.get(name, 500),
-        bool(getattr(outcome, "replayed", False)),
-    )
+        headers = {"Content-Type": "application/json"} if body else {}
+        if actor.key is not None:
+            headers["Idempotency-Key"] = actor.key
+    elif actor.kind == "terminate":
+        url, params = f"{url}/terminate?reason=simulated", {"reason": "simulated"}
+    else:
+        url, route_params = f"{url}/events/Approval", {**route_params, "eventName": "Approval"}
+    return func.HttpRequest("POST", url, headers=headers, params=params, route_params=route_params, body=body)
 
 
-async def _route(host: Host, scenario: Scenario, actor: Actor) -> Request:
-    """The terminate or event route's use case: act only on an active instance of the named orchestrator."""
-    ROUTE_ORCHESTRATOR.set(actor.orchestrator)
-    settings = scenario.settings
-    deadline = Deadline(settings.request_timeout_seconds, host.clock.now)
-    reason = "simulated" if actor.kind == "terminate" else None
-
-    async def act(limit: float) -> None:
-        if actor.kind == "terminate":
-            await host.backend.terminate(INSTANCE_ID, "simulated", limit)
-        else:
-            await host.backend.raise_event(INSTANCE_ID, "Approval", None, limit)
-
-    under_lease = manage.UnderLease(cast(Any, host.backend), host.locks, host.clock, settings, deadline)
-    try:
-        found: object = await under_lease.act(actor.orchestrator, INSTANCE_ID, manage.Send(act, reason))
-    except (BackendUnavailable, StorageUnavailable, DeadlineReached):
-        found = Unavailable("unavailable")
-    name = outcome_name(found)
-    return Request(REQUEST_TAG.get(), actor.kind, actor.orchestrator, outcome=name, status=ANSWER_CODES.get(name, 500))
+def answer_of(actor: Actor, tag: str, response: func.HttpResponse) -> Request:
+    """The request as its caller saw it: the answer's status, and what it says (a 503 in doubt, a replay)."""
+    status = response.status_code
+    body = json.loads(response.get_body() or b"null")
+    message = body.get("message") if isinstance(body, dict) else None
+    if status == 503:
+        outcome = IN_DOUBT.get(message, "Unavailable") if isinstance(message, str) else "Unavailable"
+    elif actor.kind == "start":
+        outcome = {202: "Started", 200: "Existing", 409: "Conflict", 422: "KeyReused"}.get(status, "internal")
+    else:
+        outcome = {202: "Accepted", 404: "NotFound", 410: "Ended"}.get(status, "internal")
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    return Request(tag, actor.kind, actor.orchestrator, actor.input, actor.key, outcome, status, replayed)
 
 
-async def _request(world: World, host: Host, scenario: Scenario, actor: Actor) -> Request:
+async def _request(world: World, host: Host, actor: Actor) -> Request:
     tag = f"h{actor.host}/{actor.name}"
     REQUEST_TAG.set(tag)
+    ROUTE_ORCHESTRATOR.set(actor.orchestrator if actor.kind != "start" else None)
     world.active_requests.add(tag)
     world.log(tag, f"arrives: {actor.describe()}")
     try:
-        if actor.kind == "start":
-            request = await _start(host, scenario, actor)
-        else:
-            request = await _route(host, scenario, actor)
-    except Exception as error:  # noqa: BLE001 - a bug in the use case: its caller gets 500
-        world.log(tag, f"raised {type(error).__name__}: {error}")
-        request = Request(tag, actor.kind, actor.orchestrator, actor.input, actor.key, "internal", 500)
+        response = await host.routes[actor.kind].handle(http_request(actor), host.backend())
     finally:
         world.active_requests.discard(tag)
+    request = answer_of(actor, tag, response)
     world.log(tag, f"answered {request.status} ({request.outcome}{', replayed' if request.replayed else ''})")
     return request
 
@@ -174,7 +175,7 @@ async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
         if actor.kind == "outside":
             world.start_outside(INSTANCE_ID, actor.orchestrator)
             continue
-        tasks.append(asyncio.ensure_future(_request(world, hosts[actor.host], scenario, actor)))
+        tasks.append(asyncio.ensure_future(_request(world, hosts[actor.host], actor)))
     requests = [await task for task in tasks]
     await asyncio.sleep(QUIET_SECONDS)
     return requests
@@ -230,7 +231,7 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
             keys[request.key] += 1
         if request.replayed:
             coverage["replayed"] = 1
-        if request.outcome == "Unsettled":
+        if request.outcome == "InDoubt" and request.kind == "start":
             coverage["unsettled"] = 1
         if request.outcome == "TerminatePending":
             coverage["terminate_pending"] = 1

@@ -11,6 +11,8 @@ from typing import TypeVar
 from .core.decisions import ConflictPolicy, ReusePolicy
 from .core.errors import SettingsError
 
+__all__ = ["ConflictPolicy", "ManagementLinks", "ReusePolicy", "Settings", "SettingsError", "load_settings"]
+
 # A lease holder stops issuing backend calls this long before its lease could expire, so that no call
 # of a holder can still land after another caller has taken the lease.
 LEASE_SAFETY_SECONDS = 5.0

@@ -37,7 +37,8 @@ def url_segment(instance_id: str) -> str:
 
 
 def status_url(base: str, instance_id: str, *, with_input: bool) -> str:
-    return f"{base}instances/{url_segment(instance_id)}" + ("?showInput=true" if with_input else "")
+    """A status read's URL; showInput is said either way, since the extension's default is true."""
+    return f"{base}instances/{url_segment(instance_id)}?showInput={'true' if with_input else 'false'}"
 
 
 def start_request(base: str, orchestrator: str, instance_id: str, orchestrator_input: Any) -> tuple[str, bytes]:

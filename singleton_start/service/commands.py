@@ -84,7 +84,8 @@ async def terminate_and_watch(
     outstanding, and so its lease, until a read shows it done."""
 
     async def read(timeout: float) -> Observed:
-        return await backend.read(instance_id, timeout)
+        # With its input: a start that replaces the instance settles its own send against this read.
+        return await backend.read(instance_id, timeout, with_input=True)
 
     try:
         await hold.send("terminate", lambda timeout: backend.terminate(instance_id, reason, timeout))

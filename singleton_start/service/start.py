@@ -33,7 +33,6 @@ from ..core.decisions import (
     Landed,
     NotYet,
     OtherStarted,
-    ReusePolicy,
     Settled,
     TerminatedByUs,
     Unclear,
@@ -119,6 +118,7 @@ class SingletonStarter:
         self.command, self.ports, self.flights, self.deadline, self.stats = command, ports, flights, deadline, stats
         self.backend, self.locks, self.settings, self.clock = ports.backend, ports.locks, ports.settings, ports.clock
         self.key = (self.backend.task_hub, command.instance_id)
+        self._policies = (self.settings.conflict_policy, self.settings.reuse_policy)
 
     async def start(self) -> StartOutcome:
         claimed = self.command.idempotency is None and self.flights.claim(self.key)
@@ -160,7 +160,11 @@ class SingletonStarter:
             answer = replay_answer(claim, record, before, self.command.input)
         action = decide(before, *self._policies)
         answer = answer or answer_for(action, before)
-        if answer is None and action is Action.TERMINATE_THEN_START and not may_replace(before, self._allowed):
+        if (
+            answer is None
+            and action is Action.TERMINATE_THEN_START
+            and not may_replace(before, self.settings.orchestrators)
+        ):
             answer = Conflict(before)
         if answer is not None:
             return answer
@@ -283,14 +287,6 @@ class SingletonStarter:
         """The early acquire: asked for as the request arrives, when its whole deadline is left."""
         limit = min(self.settings.backend_timeout_seconds, self.settings.request_timeout_seconds)
         return self.locks.try_acquire(*self.key, limit, blob_may_be_missing=True)
-
-    @property
-    def _policies(self) -> tuple[ConflictPolicy, ReusePolicy]:
-        return self.settings.conflict_policy, self.settings.reuse_policy
-
-    @property
-    def _allowed(self) -> tuple[str, ...]:
-        return self.settings.orchestrators
 
 
 class StartsInFlight:
