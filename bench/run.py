@@ -41,7 +41,7 @@ from bench.figures import Measured, summary, targets
 from bench.loading import measure_loads
 from bench.profiling import write_profile
 from bench.report import render
-from singleton_start.endpoint import storage_options
+from singleton_start.adapters.blob_lease import storage_options
 from tests.support.azurite import Azurite
 from tests.support.naive_start import naive_main
 from tests.support.worker import LoadedFunction, invoke, load_function, start_request

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
+from singleton_start.adapters.blob_lease import SHARED_LEASE_ID, lock_blob_name
 from singleton_start.core.errors import InDoubt, Sent, Unavailable
 from singleton_start.core.grpc_answers import (
     RUNTIME_STATUS_NAMES,
@@ -194,8 +196,6 @@ def describe_answer(answer: Answer) -> str:
 
 def lock_key(instance_id: str, task_hub: str = TASK_HUB) -> str:
     """The lock blob of an ID, named as the real adapter names it."""
-    from singleton_start.adapters.blob_lease import lock_blob_name
-
     return lock_blob_name(task_hub, instance_id)
 
 
@@ -363,12 +363,19 @@ class ModelBlob(_BlobCall):
         await self._op("set_metadata", lease_id=lease.id, metadata=dict(metadata))
 
 
+# The lease IDs proposed in a run, named in the order they first appear, so that a seed's timeline reads the same
+# every time (LeaseLocks proposes random IDs; the shared lease's well-known ID keeps one name).
+LEASE_NAMES: weakref.WeakKeyDictionary[World, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 class ModelLease(_BlobCall):
     """The lease client calls LeaseLocks makes, with the lease ID it proposed."""
 
     def __init__(self, world: World, blob: ModelBlob, lease_id: str, lease_seconds: int) -> None:
         super().__init__(world, blob.blob_name)
-        self.id, self._seconds = lease_id, lease_seconds
+        names = LEASE_NAMES.setdefault(world, {})
+        self.id = names.setdefault(lease_id, "shared" if lease_id == SHARED_LEASE_ID else f"lease{len(names) + 1}")
+        self._seconds = lease_seconds
 
     async def acquire(self, lease_duration: int) -> None:
         await self._op("acquire", lease_id=self.id, seconds=lease_duration)

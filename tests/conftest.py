@@ -13,8 +13,7 @@ import pytest
 import pytest_asyncio
 from azure.durable_functions.models.utils import http_utils
 
-from singleton_start.backend import DurableBackend
-from singleton_start.durable_http import DurableHttp
+from singleton_start.adapters.durable_http import DurableBackend, DurableHttp
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.storage_proxy import StorageProxy

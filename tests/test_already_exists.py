@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from singleton_start.backend import DurableBackend
-from singleton_start.ports import StartRefused
+from singleton_start.adapters.durable_http import DurableBackend
+from singleton_start.core.errors import AlreadyExists
 from tests.support.durable_standin import DurableStandin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -20,8 +20,7 @@ async def test_a_start_over_a_running_instance_raises_already_exists_and_queues_
 ) -> None:
     durable.already_exists_status = already_exists_status
     durable.add_instance("job", ORCHESTRATOR, "Running", '"first"')
-    with pytest.raises(StartRefused) as refusal:
+    with pytest.raises(AlreadyExists) as refusal:
         await backend.start(ORCHESTRATOR, "job", "second", TIMEOUT)
-    assert refusal.value.already_exists
     assert "already exists" in str(refusal.value)
     assert durable.enqueued_starts == []

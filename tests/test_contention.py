@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 import pytest
 
-from singleton_start.lock import LeaseLocks
+from singleton_start.adapters.blob_lease import LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.naive_start import naive_main

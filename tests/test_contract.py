@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from singleton_start.contract import (
+from singleton_start.http.contract import (
     NO_INPUT,
     ContractError,
     ErrorCode,

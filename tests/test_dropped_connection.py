@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from singleton_start.backend import DurableBackend
-from singleton_start.ports import StartOutcomeUnknown
+from singleton_start.adapters.durable_http import DurableBackend
+from singleton_start.core.errors import InDoubt
 from tests.conftest import StartApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import enqueued_inputs, started_inputs, status_codes
@@ -40,7 +40,7 @@ async def test_one_dropped_start_among_40_concurrent_calls_fails_only_itself(
 
     failures = [result for result in results if isinstance(result, BaseException)]
     assert len(failures) == 1
-    assert isinstance(failures[0], StartOutcomeUnknown)
+    assert isinstance(failures[0], InDoubt)
 
 
 async def test_one_dropped_start_among_40_concurrent_requests_queues_no_second_input_and_answers_no_500(

@@ -189,7 +189,7 @@ def test_staged_app_has_what_publishing_ships_and_the_test_settings(tmp_path: Pa
     settings = host_settings("UseDevelopmentStorage=true", new_hub_name())
     app_dir = stage_app(tmp_path / "app", settings)
 
-    for needed in ("host.json", "requirements.txt", "singleton_start/start.py", "sample_job/job.py"):
+    for needed in ("host.json", "requirements.txt", "singleton_start/service/start.py", "sample_job/job.py"):
         assert (app_dir / needed).is_file(), needed
     for function in (
         "HttpStartSingle",

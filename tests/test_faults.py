@@ -12,7 +12,7 @@ import azure.functions as func
 import pytest
 import pytest_asyncio
 
-from singleton_start.lock import RELEASE_TIMEOUT_SECONDS
+from singleton_start.adapters.blob_lease import RELEASE_TIMEOUT_SECONDS
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin

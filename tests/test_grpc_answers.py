@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
 import pytest
 
-from singleton_start import grpc_answers
-from singleton_start.grpc_answers import (
+from singleton_start.core import grpc_answers
+from singleton_start.core.errors import (
+    AlreadyExists,
+    InDoubt,
+    InstanceEnded,
+    NoInstance,
+    Refused,
+    SingletonStartError,
+    Unavailable,
+)
+from singleton_start.core.grpc_answers import (
     NO_ANSWER,
     certainly_not_sent,
     command_failure,
     no_answer,
+    observed_state,
     read_failure,
-    runtime_state,
     start_failure,
 )
-from singleton_start.ports import (
-    BackendUnavailable,
-    CommandRefused,
-    InstanceGone,
-    InstanceNotFound,
-    OutcomeUnknown,
-    StartOutcomeUnknown,
-    StartRefused,
-)
-from singleton_start.status import InstanceState
+from singleton_start.core.status import InstanceState
 
 REFUSED_CONNECTION = (
     "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:4001: "
@@ -32,24 +35,31 @@ REFUSED_CONNECTION = (
 HANDLER_THREW = "Exception was thrown by handler."
 
 
+def raised(classify: Callable[..., NoReturn], *answer: str) -> Exception:
+    """What a classification raises for one answer (each classification always raises)."""
+    with pytest.raises(SingletonStartError) as error:
+        classify(*answer)
+    return error.value
+
+
 def test_already_exists_is_a_refusal_of_the_start_as_already_existing() -> None:
-    outcome = start_failure("ALREADY_EXISTS", "An Orchestration instance with the ID job already exists.")
-    assert isinstance(outcome, StartRefused) and outcome.already_exists
+    outcome = raised(start_failure, "ALREADY_EXISTS", "An Orchestration instance with the ID job already exists.")
+    assert isinstance(outcome, AlreadyExists)
 
 
 @pytest.mark.parametrize("code", ["INVALID_ARGUMENT", "FAILED_PRECONDITION"])
 def test_an_invalid_start_is_refused_but_not_as_already_existing(code: str) -> None:
-    outcome = start_failure(code, "bad instance ID")
-    assert isinstance(outcome, StartRefused) and not outcome.already_exists
+    outcome = raised(start_failure, code, "bad instance ID")
+    assert isinstance(outcome, Refused) and not isinstance(outcome, AlreadyExists)
 
 
 def test_a_start_whose_connection_was_refused_was_certainly_not_sent() -> None:
-    assert isinstance(start_failure("UNAVAILABLE", REFUSED_CONNECTION), BackendUnavailable)
+    assert isinstance(raised(start_failure, "UNAVAILABLE", REFUSED_CONNECTION), Unavailable)
 
 
 @pytest.mark.parametrize("code", ["UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED"])
 def test_a_start_refused_before_any_handler_ran_was_not_sent(code: str) -> None:
-    assert isinstance(start_failure(code, ""), BackendUnavailable)
+    assert isinstance(raised(start_failure, code, ""), Unavailable)
 
 
 @pytest.mark.parametrize(
@@ -64,15 +74,15 @@ def test_a_start_refused_before_any_handler_ran_was_not_sent(code: str) -> None:
     ],
 )
 def test_a_start_that_may_have_reached_the_extension_has_an_unknown_outcome(code: str, details: str) -> None:
-    assert isinstance(start_failure(code, details), StartOutcomeUnknown)
+    assert isinstance(raised(start_failure, code, details), InDoubt)
 
 
 def test_the_adapters_own_timeout_is_a_deadline_and_leaves_the_outcome_unknown() -> None:
     code, details = no_answer(2.5)
     assert code == NO_ANSWER == "DEADLINE_EXCEEDED" and "2.5 seconds" in details
-    assert isinstance(start_failure(code, details), StartOutcomeUnknown)
-    assert type(command_failure("The terminate", code, details)) is OutcomeUnknown
-    assert isinstance(read_failure(code, details), BackendUnavailable)
+    assert isinstance(raised(start_failure, code, details), InDoubt)
+    assert type(raised(command_failure, "The terminate", code, details)) is InDoubt
+    assert isinstance(raised(read_failure, code, details), Unavailable)
 
 
 def test_only_a_refused_connection_or_a_call_no_handler_took_counts_as_not_sent() -> None:
@@ -83,35 +93,40 @@ def test_only_a_refused_connection_or_a_call_no_handler_took_counts_as_not_sent(
 
 
 def test_the_sidecars_not_found_and_failed_precondition_are_no_instance_and_an_ended_one() -> None:
-    assert isinstance(command_failure("The event", "NOT_FOUND", "not found"), InstanceNotFound)
-    assert isinstance(command_failure("The event", "FAILED_PRECONDITION", "ended"), InstanceGone)
-    assert isinstance(command_failure("The event", "INVALID_ARGUMENT", "no name"), CommandRefused)
+    assert isinstance(raised(command_failure, "The event", "NOT_FOUND", "not found"), NoInstance)
+    assert isinstance(raised(command_failure, "The event", "FAILED_PRECONDITION", "ended"), InstanceEnded)
+    assert isinstance(raised(command_failure, "The event", "INVALID_ARGUMENT", "no name"), Refused)
 
 
 def test_the_extensions_unknown_for_a_command_leaves_its_outcome_unknown() -> None:
     # LocalGrpcListener answers "no instance", "not running" and a failure after the enqueue alike.
-    error = command_failure("The terminate", "UNKNOWN", HANDLER_THREW)
-    assert type(error) is OutcomeUnknown and str(error).startswith("The terminate was answered with gRPC UNKNOWN")
+    error = raised(command_failure, "The terminate", "UNKNOWN", HANDLER_THREW)
+    assert type(error) is InDoubt and str(error).startswith("The terminate was answered with gRPC UNKNOWN")
 
 
 def test_a_command_whose_connection_was_refused_or_dropped_is_not_sent_or_unknown() -> None:
-    assert isinstance(command_failure("The event", "UNAVAILABLE", REFUSED_CONNECTION), BackendUnavailable)
-    assert type(command_failure("The event", "UNAVAILABLE", "Socket closed")) is OutcomeUnknown
+    assert isinstance(raised(command_failure, "The event", "UNAVAILABLE", REFUSED_CONNECTION), Unavailable)
+    assert type(raised(command_failure, "The event", "UNAVAILABLE", "Socket closed")) is InDoubt
 
 
 def test_a_failed_read_is_unavailable_whatever_its_code() -> None:
     for code in ("NOT_FOUND", "UNKNOWN", "UNAVAILABLE", "INTERNAL"):
-        assert isinstance(read_failure(code, "x"), BackendUnavailable)
+        assert isinstance(raised(read_failure, code, "x"), Unavailable)
+
+
+def state(status_name: str) -> tuple[InstanceState, str | None]:
+    observed = observed_state(status_name, created=None, updated=None, serialized_input=None, output=None, name=None)
+    return observed.state, observed.runtime_status
 
 
 def test_protocol_statuses_read_as_active_or_ended_under_the_http_apis_names() -> None:
-    assert runtime_state("RUNNING") == (InstanceState.ACTIVE, "Running")
-    assert runtime_state("CONTINUED_AS_NEW") == (InstanceState.ACTIVE, "ContinuedAsNew")
-    assert runtime_state("SUSPENDED") == (InstanceState.ACTIVE, "Suspended")
-    assert runtime_state("CANCELED") == (InstanceState.ENDED, "Canceled")
-    assert runtime_state("TERMINATED") == (InstanceState.ENDED, "Terminated")
-    with pytest.raises(BackendUnavailable, match="does not know: STALLED"):
-        runtime_state("STALLED")
+    assert state("RUNNING") == (InstanceState.ACTIVE, "Running")
+    assert state("CONTINUED_AS_NEW") == (InstanceState.ACTIVE, "ContinuedAsNew")
+    assert state("SUSPENDED") == (InstanceState.ACTIVE, "Suspended")
+    assert state("CANCELED") == (InstanceState.ENDED, "Canceled")
+    assert state("TERMINATED") == (InstanceState.ENDED, "Terminated")
+    with pytest.raises(Unavailable, match="does not know: STALLED"):
+        state("STALLED")
 
 
 def test_every_code_named_is_one_of_grpcs_own_where_grpc_is_installed() -> None:

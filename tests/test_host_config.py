@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from singleton_start.endpoint import StartEndpoint
 from singleton_start.host_config import OVERRIDE, SETTING, check_host_config, host_config_problem, script_root
-from singleton_start.routes import StatusEndpoint
+from singleton_start.http.routes import StartRoute, StatusRoute
 from singleton_start.settings import SettingsError
 from tests.support.worker import APP_ROOT
 
@@ -89,9 +88,9 @@ def test_the_apps_own_host_json_passes() -> None:
     check_host_config({}, cwd=APP_ROOT)
 
 
-@pytest.mark.parametrize("endpoint", [StartEndpoint, StatusEndpoint])
+@pytest.mark.parametrize("endpoint", [StartRoute, StatusRoute])
 def test_loading_an_endpoint_fails_naming_the_setting_when_host_json_lacks_it(
-    tmp_path: Path, endpoint: type[StartEndpoint] | type[StatusEndpoint]
+    tmp_path: Path, endpoint: type[StartRoute] | type[StatusRoute]
 ) -> None:
     env = {
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",

@@ -11,14 +11,13 @@ import azure.functions as func
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
-from singleton_start.contract import ContractError, ErrorCode, error_response, unavailable_response
-from singleton_start.endpoint import StartEndpoint
-from singleton_start.http_adapter import INTERNAL_MESSAGE, Call, HttpAdapter
-from singleton_start.ports import BackendUnavailable, StorageUnavailable
-from singleton_start.routes import EventEndpoint, StatusEndpoint, TerminateEndpoint
+from singleton_start.adapters.blob_lease import LeaseLocks
+from singleton_start.core.errors import DeadlineReached, Unavailable
+from singleton_start.http.adapter import INTERNAL_MESSAGE, Call, HttpAdapter
+from singleton_start.http.contract import ContractError, ErrorCode, error_response, unavailable_response
+from singleton_start.http.routes import EventRoute, StartRoute, StatusRoute, TerminateRoute
+from singleton_start.service.start import StartStats
 from singleton_start.settings import Settings
-from singleton_start.stats import StartStats
-from singleton_start.timing import DeadlineReached
 from tests.conftest import body_of
 from tests.support.worker import route_request
 
@@ -69,9 +68,7 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event"')]
 
 
-@pytest.mark.parametrize(
-    "error", [BackendUnavailable("no answer"), StorageUnavailable("no storage"), DeadlineReached()], ids=repr
-)
+@pytest.mark.parametrize("error", [Unavailable("no answer"), Unavailable("no storage"), DeadlineReached()], ids=repr)
 async def test_an_unavailable_backend_storage_or_deadline_answers_503_and_logs_unavailable(
     error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -116,15 +113,16 @@ async def test_each_request_gets_a_deadline_of_the_request_timeout_on_the_adapte
 
 
 async def test_a_bug_in_any_of_the_four_routes_answers_the_same_500_byte_for_byte() -> None:
-    def storage() -> BlobServiceClient:
-        return BlobServiceClient.from_connection_string("UseDevelopmentStorage=true")
+    def storage() -> LeaseLocks:
+        service = BlobServiceClient.from_connection_string("UseDevelopmentStorage=true")
+        return LeaseLocks(service.get_container_client("singleton-locks"), 30)
 
     settings = Settings()
     endpoints: list[HttpAdapter] = [
-        StartEndpoint(settings, storage()),
-        StatusEndpoint(settings),
-        TerminateEndpoint(settings, storage()),
-        EventEndpoint(settings, storage()),
+        StartRoute(settings, storage()),
+        StatusRoute(settings),
+        TerminateRoute(settings, storage()),
+        EventRoute(settings, storage()),
     ]
     params = {"functionName": "SingletonOrchestrator", "instanceId": "job-1", "eventName": "Stop"}
     answers = set()

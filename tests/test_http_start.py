@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from singleton_start.lock import LeaseLocks
+from singleton_start.adapters.blob_lease import LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from singleton_start.idempotency import (
+from singleton_start.core.idempotency import (
     MAX_KEYS,
     IdempotencyClaim,
     KeyEntry,
@@ -17,9 +17,9 @@ from singleton_start.idempotency import (
     starting_entry,
     with_entry,
 )
-from singleton_start.outcomes import KeyReused, Refused, Started
-from singleton_start.ports import LockRecord
-from singleton_start.status import MISSING, InstanceState, Observed
+from singleton_start.core.outcomes import Conflict, KeyReused, Started
+from singleton_start.core.ports import LockRecord
+from singleton_start.core.status import MISSING, InstanceState, Observed
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 OURS = {"n": 1}
@@ -71,18 +71,18 @@ def test_a_starting_key_whose_start_never_landed_may_start() -> None:
 def test_a_starting_key_is_never_started_again_once_another_instance_came_after_its_window() -> None:
     """Whether the key's start ran before that instance cannot be told any more: refused, not started."""
     later = instance(T0 + timedelta(seconds=31), '{"n": 1}', "Completed")
-    assert replay_answer(CLAIM, record((CLAIM, starting())), later, OURS) == Refused(later)
+    assert replay_answer(CLAIM, record((CLAIM, starting())), later, OURS) == Conflict(later)
 
 
 def test_an_instance_in_the_window_with_another_input_is_not_the_keys() -> None:
     other = instance(T0 + timedelta(seconds=5), '{"n": 9}')
-    assert replay_answer(CLAIM, record((CLAIM, starting())), other, OURS) == Refused(other)
+    assert replay_answer(CLAIM, record((CLAIM, starting())), other, OURS) == Conflict(other)
 
 
 def test_a_lock_blob_younger_than_the_instance_with_no_key_may_have_lost_the_record() -> None:
     created = instance(T0)
     lost = LockRecord({}, T0 + timedelta(minutes=1))
-    assert replay_answer(CLAIM, lost, created, OURS) == Refused(created)
+    assert replay_answer(CLAIM, lost, created, OURS) == Conflict(created)
     assert replay_answer(CLAIM, lost, instance(T0, '{"n": 2}'), OURS) is None
     assert replay_answer(CLAIM, LockRecord({}, T0 - timedelta(minutes=1)), created, OURS) is None
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 from azure.storage.blob.aio import BlobLeaseClient
 
-from singleton_start.idempotency import entry_name
-from singleton_start.lock import lock_blob_name
+from singleton_start.adapters.blob_lease import lock_blob_name
+from singleton_start.core.idempotency import entry_name
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import key_state, lease_state, poll_until, started_inputs

@@ -16,7 +16,7 @@ import pytest
 from azure.identity.aio import DefaultAzureCredential
 from pycep import BicepParser
 
-from singleton_start.endpoint import blob_service_from_environment
+from singleton_start.adapters.blob_lease import blob_service_from_environment
 from singleton_start.settings import Settings, load_settings
 from tests.support.worker import APP_ROOT
 

@@ -8,26 +8,28 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
-from singleton_start.contract import (
+from singleton_start.core.decisions import find
+from singleton_start.core.outcomes import Active, Ended, NotFound
+from singleton_start.core.status import MISSING, InstanceState, Observed
+from singleton_start.http.contract import (
     ContractError,
     ErrorCode,
     allowed_target,
+    app_links,
+    request_origin,
+    status_body,
     terminate_reason,
     validate_event_name,
 )
-from singleton_start.instance_status import InstanceStatus
-from singleton_start.links import app_links, request_origin
-from singleton_start.manage import Active, Ended, NotFound, find, status_body
-from singleton_start.status import InstanceState, Observed
 from tests.support.no_master_key import assert_no_master_key, system_key_of
 
 URL = "http://localhost:7071/api/orchestrators/Job/a?code=function-key"
 FORWARDED = {"x-forwarded-host": "jobs.example.com", "x-forwarded-proto": "https"}
 
 
-def status_of(name: str | None, runtime_status: str, state: InstanceState) -> InstanceStatus:
+def status_of(name: str | None, runtime_status: str, state: InstanceState) -> Observed:
     moment = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
-    return InstanceStatus(Observed(state, runtime_status, moment, moment, '{"n": 1}'), name, {"phase": "x"}, 7)
+    return Observed(state, runtime_status, moment, moment, '{"n": 1}', 7, name, {"phase": "x"})
 
 
 def test_app_links_point_at_the_apps_routes_with_the_placeholders_clients_fill() -> None:
@@ -69,7 +71,7 @@ def test_origin_ignores_forwarded_headers_that_are_missing_or_malformed(headers:
 
 def test_an_instance_of_another_orchestrator_is_not_found() -> None:
     assert find(status_of("Billing", "Running", InstanceState.ACTIVE), "Job") == NotFound()
-    assert find(None, "Job") == NotFound()
+    assert find(MISSING, "Job") == NotFound()
     assert find(status_of(None, "Running", InstanceState.ACTIVE), "Job") == NotFound()
 
 

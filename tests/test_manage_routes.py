@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 import azure.functions as func
 import pytest
 
-from singleton_start.lock import LeaseLocks
+from singleton_start.adapters.blob_lease import LeaseLocks
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import azure.functions as func
 import pytest
 
-from singleton_start.endpoint import STORAGE_CONNECTION
+from singleton_start.adapters.blob_lease import STORAGE_CONNECTION
 from singleton_start.settings import SettingsError
 from tests.conftest import LoadApp, StartApp, new_instance_id
 from tests.support.azurite import Azurite, free_port

@@ -13,8 +13,8 @@ import azure.functions as func
 import pytest
 from aiohttp import web
 
+from singleton_start.service.commands import TERMINATE_REASON
 from singleton_start.settings import SettingsError
-from singleton_start.start import TERMINATE_REASON
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
@@ -44,6 +44,8 @@ KEPT_CELLS = [(reuse, state) for reuse in REUSE_POLICIES for state in ENDED_STAT
 OLD_INPUT = {"n": 1}
 NEW_INPUT = {"n": 2}
 CONTENDERS = 50
+# Active statuses of an instance that has run: a terminate reaches it (a Pending one's would be lost).
+RAN_STATES = [state for state in ACTIVE_STATES if state != "Pending"]
 
 
 def seed(durable: DurableStandin, instance_id: str, runtime_status: str) -> str:
@@ -152,7 +154,7 @@ async def test_active_instance_under_use_existing_gets_200_with_its_links_and_st
 
 
 @pytest.mark.parametrize("reuse", REUSE_POLICIES)
-@pytest.mark.parametrize("state", ACTIVE_STATES)
+@pytest.mark.parametrize("state", RAN_STATES)
 async def test_active_instance_under_terminate_existing_is_terminated_with_a_reason_then_replaced(
     load_app: LoadApp,
     durable: DurableStandin,
@@ -177,6 +179,40 @@ async def test_active_instance_under_terminate_existing_is_terminated_with_a_rea
     assert durable.row(instance_id)["executionId"] != execution_id
     await app.endpoint.locks.drain()  # the release goes on after the answer
     assert await lease_state(app.endpoint.locks.container, TASK_HUB, instance_id) == "available"
+
+
+async def test_a_pending_instance_under_terminate_existing_is_not_sent_a_terminate_and_nothing_starts(
+    load_app: LoadApp, durable: DurableStandin
+) -> None:
+    """A terminate processed before the instance's ExecutionStarted is dropped, or only marks its row Terminated
+    while the instance still runs (docs/model.md): so it is not sent, and the start answers 503 with nothing sent."""
+    app = await load_app(**policies("terminate-existing", "allow-ended", SINGLETON_REQUEST_TIMEOUT_SECONDS="2"))
+    instance_id = new_instance_id()
+    execution_id = seed(durable, instance_id, "Pending")
+
+    response = await app.post(instance_id, NEW_INPUT)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "has not started running yet" in body_of(response)["message"]
+    assert durable.calls["terminate"] == 0
+    assert durable.calls["start"] == 0
+    assert durable.row(instance_id)["executionId"] == execution_id
+
+
+async def test_a_pending_instance_that_runs_while_terminate_existing_waits_is_terminated_then_replaced(
+    load_app: LoadApp, durable: DurableStandin
+) -> None:
+    app = await load_app(**policies("terminate-existing", "allow-ended"))
+    instance_id = new_instance_id()
+    execution_id = seed(durable, instance_id, "Pending")
+    asyncio.get_running_loop().call_later(0.3, durable.set_status, instance_id, "Running")
+
+    response = await app.post(instance_id, NEW_INPUT)
+
+    assert_started(response, durable, instance_id)
+    assert durable.calls["terminate"] == 1
+    assert durable.row(instance_id)["executionId"] != execution_id
 
 
 @pytest.mark.parametrize("conflict", CONFLICT_POLICIES)
@@ -338,6 +374,7 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
     """
     app = await load_app(**policies("terminate-existing", "allow-ended", SINGLETON_LOCK_WAIT_SECONDS="2"))
     durable.race_window_seconds = 0.05
+    durable.run_seconds = 600  # each started instance runs (a Pending one is not sent a terminate) and stays
     instance_id = new_instance_id()
 
     responses = await contend(app, instance_id)
@@ -357,4 +394,4 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
         assert row["runtimeStatus"] == "Terminated"
         assert str(row["output"]).startswith(TERMINATE_REASON)
     assert json.loads(durable.row(instance_id)["input"]) == started_inputs(durable, instance_id)[-1]
-    assert durable.row(instance_id)["runtimeStatus"] == "Pending"
+    assert durable.row(instance_id)["runtimeStatus"] == "Running"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from singleton_start.request_log import ATTRIBUTE_NAMES, attributes_of, request_fields
-from singleton_start.stats import StartStats
+from singleton_start.http.adapter import ATTRIBUTE_NAMES, attributes_of, request_fields
+from singleton_start.service.start import StartStats
 
 
 def test_no_attribute_name_clashes_with_a_log_record_attribute() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from singleton_start.endpoint import blob_service_from_environment
+from singleton_start.adapters.blob_lease import blob_service_from_environment
 from singleton_start.settings import (
     ConflictPolicy,
     ManagementLinks,

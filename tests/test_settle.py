@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from singleton_start.settle import Landed, NotYet, OtherStarted, settle
-from singleton_start.status import MISSING, InstanceState, Observed
+from singleton_start.core.decisions import Landed, NotYet, OtherStarted, settle
+from singleton_start.core.status import MISSING, InstanceState, Observed
 
 EARLIER = datetime(2026, 1, 1, 8, 0, 0, tzinfo=UTC)
 LATER = datetime(2026, 1, 1, 8, 0, 5, tzinfo=UTC)

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from simulation.__main__ import explore, main
-from simulation.adapters import GRPC_DROPPED, GRPC_HANDLER_THREW, GRPC_NOT_CONNECTED, TIMED_OUT, grpc_answer
 from simulation.invariants import Violation
 from simulation.loop import Stuck, VirtualLoop
 from simulation.model import ALREADY_EXISTS, NOT_SENT, Answer, Create, EventQueue, Faults, Message, World
 from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
+from simulation.wire import GRPC_DROPPED, GRPC_HANDLER_THREW, GRPC_NOT_CONNECTED, TIMED_OUT, grpc_answer
 
 ID = "job"
 

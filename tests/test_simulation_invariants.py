@@ -61,7 +61,7 @@ def test_a_202_whose_input_ran_twice_or_never_is_flagged() -> None:
 
 def test_a_refused_start_whose_input_ran_is_flagged_but_an_unsettled_503_may_run_once() -> None:
     refused = started("a", outcome="Refused", status=409)
-    unsettled = started("a", outcome="Unsettled", status=503)
+    unsettled = started("a", outcome="InDoubt", status=503)
     assert "not_202_runs_at_most_once" in broken(history([refused], [execution("e1", "a", 1, 2)]))
     assert broken(history([unsettled], [execution("e1", "a", 1, 2)])) == set()
     twice = [execution("e1", "a", 1, 2), execution("e2", "a", 3, 4)]
@@ -69,7 +69,7 @@ def test_a_refused_start_whose_input_ran_is_flagged_but_an_unsettled_503_may_run
 
 
 def test_a_keyed_retry_that_ran_its_input_again_is_flagged() -> None:
-    first = started("a", key="k", outcome="Unsettled", status=503)
+    first = started("a", key="k", outcome="InDoubt", status=503)
     retry = started("b", key="k")
     h = history([first, retry], [execution("e1", "a", 1, 2), execution("e2", "b", 3, 4)])
     assert "keyed_retry_never_runs_again" in broken(h)

@@ -10,7 +10,7 @@ from contextlib import suppress
 import pytest
 from azure.core.exceptions import ResourceExistsError
 
-from singleton_start.lock import lock_blob_name
+from singleton_start.adapters.blob_lease import lock_blob_name
 from singleton_start.settings import LEASE_SAFETY_SECONDS
 from tests.conftest import TASK_HUB, LoadApp, new_instance_id
 from tests.support.durable_standin import DurableStandin

@@ -6,9 +6,11 @@ import itertools
 
 import pytest
 
-from singleton_start.backend import input_matches, url_segment
-from singleton_start.idempotency import request_digest
-from singleton_start.timing import MAX_BACKOFF_SECONDS, Deadline, DeadlineReached, backoff_delays
+from singleton_start.core.errors import DeadlineReached
+from singleton_start.core.http_answers import url_segment
+from singleton_start.core.idempotency import request_digest
+from singleton_start.core.status import InstanceState, Observed
+from singleton_start.service.hold import MAX_BACKOFF_SECONDS, Deadline, backoff_delays
 
 
 def test_request_digest_ignores_the_case_of_the_orchestrator_name_only() -> None:
@@ -31,7 +33,7 @@ def test_request_digest_ignores_the_case_of_the_orchestrator_name_only() -> None
     ],
 )
 def test_stored_input_matches_what_the_sdk_sent(stored: object, sent: object, matches: bool) -> None:
-    assert input_matches(stored, sent) is matches
+    assert Observed(InstanceState.ACTIVE, input=stored).has_input(sent) is matches
 
 
 def test_instance_ids_become_one_escaped_url_segment() -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from singleton_start.stats import StartStats
+from singleton_start.service.start import StartStats
 
 
 def test_a_lock_wait_ended_twice_is_counted_once() -> None:
     stats = StartStats()
-    stats.lock_wait_began()
-    stats.lock_wait_ended()
+    stats.lock_wait(True)
+    stats.lock_wait(False)
     counted = stats.lock_wait_seconds
-    stats.lock_wait_ended()
+    stats.lock_wait(False)
     assert counted > 0
     assert stats.lock_wait_seconds == counted
 
 
 def test_ending_a_wait_that_never_began_counts_nothing() -> None:
     stats = StartStats()
-    stats.lock_wait_ended()
+    stats.lock_wait(False)
     assert stats.lock_wait_seconds == 0

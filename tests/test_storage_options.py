@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
-from singleton_start.endpoint import storage_options
-from singleton_start.lock import BLOB_CLIENTS_KEPT, LeaseLocks
+from singleton_start.adapters.blob_lease import BLOB_CLIENTS_KEPT, LeaseLocks, storage_options
 
 # Never used to connect: making a blob client does no I/O.
 CONNECTION_STRING = (

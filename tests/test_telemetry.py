@@ -23,11 +23,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from singleton_start.backend import DurableBackend
-from singleton_start.endpoint import START_ROUTE, STORAGE_CONNECTION
-from singleton_start.lock import LeaseLocks
-from singleton_start.ports import BackendUnavailable
-from singleton_start.request_log import ATTRIBUTE_NAMES
+from singleton_start.adapters.blob_lease import STORAGE_CONNECTION, LeaseLocks
+from singleton_start.adapters.durable_http import DurableBackend
+from singleton_start.core.errors import Unavailable
+from singleton_start.http.adapter import ATTRIBUTE_NAMES
+from singleton_start.http.routes import START_ROUTE
 from tests.conftest import TASK_HUB, LoadApp, StartApp, new_instance_id
 from tests.support.azurite import Azurite, free_port
 from tests.support.durable_standin import DurableStandin
@@ -229,7 +229,7 @@ async def test_a_start_not_sent_for_certain_is_sent_again_and_both_attempts_coun
 ) -> None:
     """Only a start that certainly did not leave (no connection) is sent again."""
     backend_start = DurableBackend.start
-    failures = iter([BackendUnavailable("The start was not sent: refused.")])
+    failures = iter([Unavailable("The start was not sent: refused.")])
 
     async def first_not_sent(self: DurableBackend, *args: Any) -> None:
         failure = next(failures, None)
@@ -299,7 +299,7 @@ async def test_a_503_of_a_management_route_has_the_error_status(
     params = {"functionName": ORCHESTRATOR, "instanceId": instance_id}
     assert (await manage("HttpTerminate", "POST", path, params, durable, tracing)).status_code == 503
     span = tracing.only_span()
-    assert attribute(span, "outcome") == "unsure"  # a 500 leaves open whether the terminate was queued
+    assert attribute(span, "outcome") == "in_doubt"  # a 500 leaves open whether the terminate was queued
     assert span.status.status_code is StatusCode.ERROR
 
 

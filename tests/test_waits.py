@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from singleton_start.outcomes import Started
+from singleton_start.core.outcomes import Started
 from singleton_start.settings import Settings
 from tests.conftest import new_instance_id
 from tests.support.virtual import VirtualRun

@@ -5,7 +5,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from singleton_start.blueprint import singleton_start_blueprint
+from singleton_start import singleton_start_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 # POST/GET api/orchestrators/{functionName}/{instanceId}, .../terminate and .../events/{eventName}; the

@@ -8,17 +8,20 @@ lease, which any number of events hold at once and leave to expire.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.decisions import EndedOtherwise, StillActive, TerminatedByUs, find, terminate_seen
-from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet
+from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet, Sent
 from ..core.outcomes import Accepted, Active, CommandOutcome, Ended, Found, NotFound
 from ..core.ports import Backend
 from ..core.status import InstanceState, Observed
 from ..settings import Settings
 from .hold import Deadline, Hold, Ports, poll, take
+
+TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,27 @@ async def raise_event(target: Target, event_name: str, data: Any) -> CommandOutc
         except (NoInstance, InstanceEnded):
             return not_there(await hold.call(target.read), target.orchestrator)
         return Accepted()
+
+
+async def replace_active(hold: Hold, backend: Backend, before: Observed, instance_id: str) -> TerminatedByUs | Observed:
+    """Terminate-existing: terminate the active instance once it has run, and wait, bounded, until it shows
+    Terminated by this very terminate (its reason is unique to the request). The instance as it is when it ended
+    before the terminate was sent, for the policies to decide again. One that ended otherwise while the terminate
+    was queued is not replaced now: the terminate may still be processed and would hit the new execution, so the
+    lease is left to expire and the caller retries after it."""
+
+    async def read(timeout: float) -> Observed:
+        return await backend.read(instance_id, timeout, with_input=True)
+
+    ran = await run_first(hold, read, before)
+    if ran.state is not InstanceState.ACTIVE:
+        return ran
+    reason = f"{TERMINATE_REASON} Request {secrets.token_hex(4)}."
+    match await terminate_and_watch(hold, backend, instance_id, reason, hold.settings.terminate_wait_seconds):
+        case TerminatedByUs() as replaced:
+            return replaced
+        case Observed() as gone:
+            return gone
+        case EndedOtherwise():
+            raise InDoubt("the instance ended by itself while the terminate was queued", Sent.TERMINATE_FOR_START)
+    raise InDoubt("the active instance did not show Terminated within the wait budget", Sent.TERMINATE_FOR_START)

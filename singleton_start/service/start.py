@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
@@ -29,7 +28,6 @@ from typing import Any
 from ..core.decisions import (
     Action,
     ConflictPolicy,
-    EndedOtherwise,
     Landed,
     NotYet,
     OtherStarted,
@@ -53,11 +51,9 @@ from ..core.errors import (
 from ..core.idempotency import IdempotencyClaim, replay_answer, started_entry, starting_entry, with_entry
 from ..core.outcomes import Conflict, Started, StartOutcome
 from ..core.ports import Lease, LockRecord, Locks
-from ..core.status import InstanceState, Observed
-from .commands import run_first, terminate_and_watch
+from ..core.status import Observed
+from .commands import replace_active
 from .hold import Deadline, Hold, Ports, backoff_delays, retried, take
-
-TERMINATE_REASON = "Replaced by a new start (conflict policy terminate-existing)."
 
 
 @dataclass(frozen=True)
@@ -169,9 +165,13 @@ class SingletonStarter:
         if answer is not None:
             return answer
         if action is Action.TERMINATE_THEN_START:
-            before = await self._replace(hold, before)
-            if (answer := policy_answer(before, *self._policies)) is not None:
-                return answer
+            match await replace_active(hold, self.backend, before, self.key[1]):
+                case TerminatedByUs(observed=before):
+                    pass
+                case ended if (answer := policy_answer(ended, *self._policies)) is not None:
+                    return answer
+                case ended:
+                    before = ended
         return await self._send(hold, Attempt(before, record))
 
     async def _send(self, hold: Hold, attempt: Attempt) -> StartOutcome:
@@ -226,22 +226,6 @@ class SingletonStarter:
             entry = started_entry(claim, self.clock.utcnow())
             hold.then(hold.record(with_entry(attempt.record.metadata, claim, entry), starting=False))
         return Started()
-
-    async def _replace(self, hold: Hold, before: Observed) -> Observed:
-        """Terminate the active instance once it has run, and wait, bounded, until it shows Terminated by this
-        very terminate. An instance that ended otherwise is not replaced now: our terminate may still be queued
-        and would hit the new execution, so the lease is left to expire and the caller retries after it."""
-        ran = await run_first(hold, self._read_once, before)
-        if ran.state is not InstanceState.ACTIVE:
-            return ran
-        reason = f"{TERMINATE_REASON} Request {secrets.token_hex(4)}."
-        budget = self.settings.terminate_wait_seconds
-        match await terminate_and_watch(hold, self.backend, self.key[1], reason, budget):
-            case TerminatedByUs(observed=after) | (Observed() as after):
-                return after
-            case EndedOtherwise():
-                raise InDoubt("the instance ended by itself while the terminate was queued", Sent.TERMINATE_FOR_START)
-        raise InDoubt("the active instance did not show Terminated within the wait budget", Sent.TERMINATE_FOR_START)
 
     async def _take(self, observed: Observed) -> Hold | StartOutcome:
         """The lease, polled with backoff; a read during the wait ends it when the policy answers without

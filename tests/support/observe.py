@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import azure.functions as func
 from azure.storage.blob.aio import ContainerClient
 
-from singleton_start.idempotency import KeyEntry, entry_name
-from singleton_start.lock import lock_blob_name
+from singleton_start.adapters.blob_lease import lock_blob_name
+from singleton_start.core.idempotency import KeyEntry, entry_name
 from tests.support.durable_standin import DurableStandin
 
 T = TypeVar("T")

@@ -1,8 +1,8 @@
 """The start use case on virtual time, against the model of the backend and the lock storage (simulation/).
 
 For tests whose point is a wait (a lease left to expire, a lock wait, a deadline) rather than the wiring: the
-same SingletonStarter the endpoint runs, through the simulator's adapters, where a 15 s lease expires in
-milliseconds of real time. The wiring itself stays tested on Azurite and the Durable API stand-in.
+same start the route runs, through the app's own adapters over the model at the wire, where a 15 s lease
+expires in milliseconds of real time. The wiring itself stays tested on Azurite and the Durable API stand-in.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from simulation.adapters import SimBackend, SimClock, SimLocks
 from simulation.loop import LoopScheduler, VirtualLoop
 from simulation.model import Faults, World
-from singleton_start.command import StartCommand
-from singleton_start.flights import StartsInFlight
-from singleton_start.outcomes import Outcome
+from simulation.wire import ModelContainer, ModelTransport, SimClock, starter_binding
+from singleton_start.adapters.blob_lease import LeaseLocks
+from singleton_start.adapters.durable_http import DurableBackend
+from singleton_start.core.outcomes import StartOutcome
+from singleton_start.service.hold import Deadline, Ports
+from singleton_start.service.start import StartCommand, StartsInFlight, StartStats, start
 from singleton_start.settings import Settings
-from singleton_start.start import SingletonStarter
 
 T = TypeVar("T")
 ORCHESTRATOR = "SingletonOrchestrator"
@@ -30,17 +31,21 @@ QUIET = Faults(run_time=(600.0, 600.0))
 
 @dataclass
 class VirtualHost:
-    """One worker process: its own adapters and starts in flight, as Host in simulation.simulator."""
+    """One worker process: its own adapters (the app's, over the model at the wire) and starts in flight, as Host in
+    simulation.simulator."""
 
-    backend: SimBackend
-    locks: SimLocks
+    backend: DurableBackend
+    locks: LeaseLocks
     clock: SimClock
     settings: Settings
     flights: StartsInFlight = field(default_factory=StartsInFlight)
 
-    async def start(self, instance_id: str, orchestrator_input: Any, orchestrator: str = ORCHESTRATOR) -> Outcome:
-        starter = SingletonStarter(self.backend, self.locks, self.settings, self.flights, self.clock)
-        return await starter.start(StartCommand(orchestrator, instance_id, orchestrator_input))
+    async def start(self, instance_id: str, orchestrator_input: Any, orchestrator: str = ORCHESTRATOR) -> StartOutcome:
+        """The start use case's outcome; raises Unavailable or InDoubt as it does."""
+        ports = Ports(self.backend, self.locks, self.clock, self.settings)
+        deadline = Deadline(self.settings.request_timeout_seconds, self.clock.now)
+        command = StartCommand(orchestrator, instance_id, orchestrator_input)
+        return await start(command, ports, self.flights, deadline, StartStats())
 
 
 class VirtualRun:
@@ -51,12 +56,11 @@ class VirtualRun:
         self.world = World(LoopScheduler(self.loop), seed, faults)
 
     def host(self, name: str, settings: Settings) -> VirtualHost:
-        return VirtualHost(
-            SimBackend(self.world),
-            SimLocks(self.world, settings.lock_lease_seconds, name),
-            SimClock(self.world, name),
-            settings,
-        )
+        clock = SimClock(self.world, name)
+        container = ModelContainer(self.world, settings.lock_lease_seconds)
+        model: Any = container  # the container client's calls LeaseLocks makes, over the model
+        locks = LeaseLocks(model, settings.lock_lease_seconds, clock, lease_client=container.lease_client)
+        return VirtualHost(DurableBackend(ModelTransport(self.world), starter_binding()), locks, clock, settings)
 
     def now(self) -> float:
         return self.loop.time()
