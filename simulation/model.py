@@ -754,6 +754,17 @@ class World:
         self.log("storage", f"lease {lease_id} renewed by {tag} until {blob.lease_expires:.3f}")
         return Answer(200)
 
+    def _blob_change(self, tag: str, key: str, lease_id: str, proposed: str) -> Answer:
+        """Lease Blob's change: the active lease takes the proposed ID, its end unchanged (409 when not ours)."""
+        blob = self.blobs.get(key)
+        if blob is None:
+            return Answer(404, {"code": "BlobNotFound"})
+        if not self._leased(blob) or blob.lease_id not in (lease_id, proposed):
+            return Answer(409, {"code": "LeaseIdMismatchWithLeaseOperation"})
+        blob.lease_id = proposed
+        self.log("storage", f"lease {lease_id} of {tag} changed to {proposed}")
+        return Answer(200)
+
     def _blob_release(self, tag: str, key: str, lease_id: str) -> Answer:
         blob = self.blobs.get(key)
         if blob is None:

@@ -381,7 +381,20 @@ class ModelLease(_BlobCall):
         await self._op("acquire", lease_id=self.id, seconds=lease_duration)
 
     async def renew(self) -> None:
-        await self._op("renew", lease_id=self.id, seconds=self._seconds)
+        renewed = False
+        try:
+            await self._op("renew", lease_id=self.id, seconds=self._seconds)
+            renewed = True
+        finally:
+            if not renewed:  # refused, or cut off by LeaseLocks' timeout
+                self._world.coverage["renewal_failed"] += 1
+                self._world.log(REQUEST_TAG.get(), "renewal failed")
+
+    async def change(self, proposed_lease_id: str) -> None:
+        names = LEASE_NAMES.setdefault(self._world, {})
+        proposed = names.setdefault(proposed_lease_id, "shared" if proposed_lease_id == SHARED_LEASE_ID else "?")
+        await self._op("change", lease_id=self.id, proposed=proposed)
+        self.id = proposed
 
     async def release(self) -> None:
         await self._op("release", lease_id=self.id)

@@ -241,6 +241,17 @@ class LeaseLocks:
             raise Unavailable(f"renewing the lease failed: {type(error).__name__}") from None
         lease.ends_at = sent_at + self._lease_seconds
 
+    async def share(self, lease: Lease, timeout: float) -> None:
+        """Turn a lease held alone into the shared one (Lease Blob's change, to the well-known ID), which event
+        requests join; its end stays as it was. Unavailable on failure: the lease is then still held alone, or
+        already shared, and either way it is left to expire."""
+        try:
+            self.calls["lease_change"] += 1
+            await asyncio.wait_for(lease.handle.client.change(proposed_lease_id=SHARED_LEASE_ID), timeout)
+        except (AzureError, TimeoutError) as error:
+            raise Unavailable(f"sharing the lease failed: {type(error).__name__}") from None
+        lease.shared = True
+
     async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> LockRecord:
         """The metadata the last starter left on the lock blob, and the blob's creation time; empty when there
         is no blob."""

@@ -217,3 +217,22 @@ def ending(*, shared: bool, unsettled: bool, last_write: bool) -> Ending:
     if shared or unsettled:
         return Ending.EXPIRE
     return Ending.RELEASE_AFTER_WRITE if last_write else Ending.RELEASE
+
+
+class SignalAction(Enum):
+    """What a signal does about the instance it found."""
+
+    SEND = "send the event"
+    START = "start, then send the event"
+    CONFLICT = "answer 409"
+
+
+def signal_action(observed: Observed, orchestrator: str, reuse: ReusePolicy) -> SignalAction:
+    """Signal-with-start's table: an active instance of the orchestrator gets the event, one of another is in the
+    way (409), whatever the conflict policy; no instance, or an ended one the reuse policy lets be replaced, is
+    started first; an ended one the reuse policy keeps is in the way."""
+    if observed.state is InstanceState.ACTIVE:
+        return SignalAction.SEND if observed.runs(orchestrator) else SignalAction.CONFLICT
+    if decide(observed, ConflictPolicy.REJECT, reuse) is Action.START:
+        return SignalAction.START
+    return SignalAction.CONFLICT

@@ -38,7 +38,12 @@ class DeadlineReached(Unavailable):
 
 class NotRunYet(Unavailable):
     """The instance shows Pending: its ExecutionStarted has not been processed, and a terminate or an event
-    processed before it is lost or only marks the row, so nothing is sent until it runs."""
+    processed before it is lost or only marks the row, so nothing is sent until it runs. `started`: this request
+    started it (a signal's start landed; the same request again sends the event and starts nothing)."""
+
+    def __init__(self, message: str, *, started: bool = False) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 class Sent(Enum):

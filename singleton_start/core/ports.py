@@ -86,6 +86,10 @@ class Locks(Protocol):
         """Another full length, counted from before the renewal was sent; Unavailable on failure."""
         ...
 
+    async def share(self, lease: Lease, timeout: float) -> None:
+        """Turn a lease held alone into the shared one, which event requests join; Unavailable on failure."""
+        ...
+
     def release(self, lease: Lease, first: Coroutine[None, None, None] | None = None) -> Awaitable[None]:
         """Give the lease back in the background after `first`; await the result to wait for it."""
         ...

@@ -135,7 +135,7 @@ class HttpAdapter(ABC):
             outcome, response = "in_doubt", in_doubt_response(error, self.settings.lock_lease_seconds)
             LOG.warning("%s for instance %r may still take effect: %s", self.route, instance_id, error)
         except NotRunYet as error:
-            outcome, response = "not_run_yet", not_run_yet_response()
+            outcome, response = "not_run_yet", not_run_yet_response(error)
             LOG.warning("%s for instance %r not sent: %s", self.route, instance_id, error)
         except Unavailable as error:
             outcome, response = "unavailable", unavailable_response()

@@ -15,7 +15,7 @@ import azure.functions as func
 from ..adapters.durable_http import DurableBackend, DurableHttp
 from ..core.ports import Backend
 from .adapter import HttpAdapter
-from .routes import EventRoute, StartRoute, StatusRoute, TerminateRoute
+from .routes import EventRoute, SignalRoute, StartRoute, StatusRoute, TerminateRoute
 
 DURABLE_SDK = "azure-functions-durable"
 CLIENT_PARAMETER = "client"
@@ -26,6 +26,7 @@ ROUTES = {
     "HttpGetStatus": (INSTANCE_ROUTE, "GET"),
     "HttpTerminate": (f"{INSTANCE_ROUTE}/terminate", "POST"),
     "HttpRaiseEvent": (f"{INSTANCE_ROUTE}/events/{{eventName}}", "POST"),
+    "HttpSignal": (f"{INSTANCE_ROUTE}/signal/{{eventName}}", "POST"),
 }
 
 Handler = Callable[[func.HttpRequest, str | Backend], Awaitable[func.HttpResponse]]
@@ -73,15 +74,16 @@ class SingletonStartBlueprint(df.Blueprint):
 def singleton_start_blueprint(
     env: Mapping[str, str] | None = None, *, http_auth_level: func.AuthLevel = func.AuthLevel.FUNCTION
 ) -> SingletonStartBlueprint:
-    """The start, status, terminate and event routes as a Blueprint; register it with
+    """The start, status, terminate, event and signal routes as a Blueprint; register it with
     `app.register_functions(singleton_start_blueprint())`. Settings are read and checked now, so a bad one
     fails the app at indexing, as a v1 folder fails at load."""
-    start, status, terminate, event = (
-        cls.from_environment(env) for cls in (StartRoute, StatusRoute, TerminateRoute, EventRoute)
+    start, status, terminate, event, signal = (
+        cls.from_environment(env) for cls in (StartRoute, StatusRoute, TerminateRoute, EventRoute, SignalRoute)
     )
-    blueprint = SingletonStartBlueprint((start, status, terminate, event), http_auth_level)
+    blueprint = SingletonStartBlueprint((start, status, terminate, event, signal), http_auth_level)
     _function(blueprint, "HttpStartSingle", start.handle, start.durable_http)
     _function(blueprint, "HttpGetStatus", status.handle, status.durable_http)
     _function(blueprint, "HttpTerminate", terminate.handle, terminate.durable_http)
     _function(blueprint, "HttpRaiseEvent", event.handle, event.durable_http)
+    _function(blueprint, "HttpSignal", signal.handle, signal.durable_http)
     return blueprint

@@ -21,9 +21,10 @@ from urllib.parse import quote, unquote, urlsplit
 
 import azure.functions as func
 
-from ..core.errors import InDoubt, Sent, SingletonStartError
+from ..core.errors import InDoubt, NotRunYet, Sent, SingletonStartError
 from ..core.idempotency import IdempotencyClaim, request_digest
 from ..core.status import InstanceState, Observed
+from ..service.signal import SignalCommand
 from ..service.start import StartCommand
 
 MAX_INSTANCE_ID_LENGTH = 256
@@ -273,6 +274,21 @@ def conflict_body(
     }
 
 
+def conflict_response(observed: Observed, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
+    """409: the instance in the way, and how to reach it."""
+    runtime_status = observed.runtime_status or "Unknown"
+    reason = conflict_reason(instance_id, runtime_status, observed.state is InstanceState.ACTIVE)
+    body = conflict_body(instance_id, runtime_status, observed.created_time, observed.last_updated_time, links, reason)
+    return json_response(409, body, {"Location": links["statusQueryGetUri"]})
+
+
+def key_reused_response() -> func.HttpResponse:
+    return error_response(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "This Idempotency-Key was first sent with a different request; use a new key for a new request.",
+    )
+
+
 def conflict_reason(instance_id: str, runtime_status: str, active: bool) -> str:
     """The sentence of a 409."""
     if active:
@@ -292,14 +308,19 @@ def unavailable_response() -> func.HttpResponse:
     )
 
 
-def not_run_yet_response() -> func.HttpResponse:
+def not_run_yet_response(error: NotRunYet) -> func.HttpResponse:
     """503: the instance has not run yet, so nothing was sent to it (what reaches it before it runs is lost)."""
-    return error_response(
-        ErrorCode.UNAVAILABLE,
-        "The instance has not started running yet, and what is sent to it before it runs is lost; nothing was "
-        "sent. Retry the same request later.",
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    if error.started:
+        message = (
+            "This request started the instance, but the event was not sent: the new execution had not run yet. Send "
+            "the same request again: it sends the event to that execution and starts nothing."
+        )
+    else:
+        message = (
+            "The instance has not started running yet, and what is sent to it before it runs is lost; nothing was "
+            "sent. Retry the same request later."
+        )
+    return error_response(ErrorCode.UNAVAILABLE, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 IN_DOUBT_MESSAGES = {
@@ -355,6 +376,39 @@ def start_command(req: func.HttpRequest, allowed: tuple[str, ...], max_bytes: in
     value = parse_input(req.headers.get("content-type"), body, max_bytes)
     claim = IdempotencyClaim(key, request_digest(orchestrator, body)) if key is not None else None
     return StartCommand(orchestrator, instance_id, None if value is NO_INPUT else value, claim)
+
+
+SIGNAL_FIELDS = ("input", "data")
+
+
+def signal_command(req: func.HttpRequest, allowed: tuple[str, ...], max_bytes: int) -> SignalCommand:
+    """A signal request validated into its command, with no I/O; raises ContractError. The body is a JSON object
+    with optional "input" (the start's) and "data" (the event's), any JSON values; an empty body means {}."""
+    function_name, instance_id = req.route_params.get("functionName"), req.route_params.get("instanceId")
+    orchestrator, instance_id = allowed_target(function_name, instance_id, allowed)
+    event_name = req.route_params.get("eventName")
+    if problem := validate_event_name(event_name):
+        raise ContractError(ErrorCode.INVALID_EVENT_NAME, problem)
+    assert event_name is not None
+    key = req.headers.get("idempotency-key")
+    if problem := validate_idempotency_key(key):
+        raise ContractError(ErrorCode.INVALID_IDEMPOTENCY_KEY, problem)
+    body = req.get_body() or b""
+    value = parse_input(req.headers.get("content-type"), body, max_bytes)
+    value = {} if value is NO_INPUT else value
+    if not isinstance(value, dict) or set(value) - set(SIGNAL_FIELDS):
+        raise ContractError(
+            ErrorCode.INVALID_JSON, 'The body must be a JSON object with optional "input" and "data", nothing else.'
+        )
+    claim = IdempotencyClaim(key, request_digest(f"{orchestrator}/{event_name}", body)) if key is not None else None
+    return SignalCommand(orchestrator, instance_id, event_name, value.get("data"), value.get("input"), claim)
+
+
+def signalled_response(links: dict[str, str], *, started: bool) -> func.HttpResponse:
+    """202: the event was queued for the execution the links name; `started` says this request started it."""
+    return json_response(
+        202, {"id": links["id"], "started": started, **links}, {"Location": links["statusQueryGetUri"]}
+    )
 
 
 def validate_event_name(event_name: str | None) -> str | None:

@@ -8,9 +8,9 @@ from typing import Any
 import azure.functions as func
 
 from ..core.errors import Refused
-from ..core.outcomes import Accepted, Active, CommandOutcome, Conflict, Ended, Existing, KeyReused, Started
-from ..core.status import InstanceState
+from ..core.outcomes import Accepted, Active, CommandOutcome, Conflict, Ended, Existing, KeyReused, Signalled, Started
 from ..service.commands import Target, raise_event, terminate
+from ..service.signal import signal
 from ..service.start import StartsInFlight, StartStats, start
 from ..settings import ManagementLinks
 from .adapter import Call, HttpAdapter
@@ -20,15 +20,16 @@ from .contract import (
     ErrorCode,
     accepted_response,
     allowed_target,
-    conflict_body,
-    conflict_reason,
+    conflict_response,
     error_response,
     existing_response,
     gone_response,
-    json_response,
+    key_reused_response,
     not_found_response,
     parse_input,
     request_links,
+    signal_command,
+    signalled_response,
     start_command,
     started_response,
     status_response,
@@ -80,17 +81,31 @@ class StartRoute(HttpAdapter):
             case Existing():
                 return "existing", existing_response(links)
             case Conflict(observed=observed):
-                status = observed.runtime_status or "Unknown"
-                reason = conflict_reason(command.instance_id, status, observed.state is InstanceState.ACTIVE)
-                body = conflict_body(
-                    command.instance_id, status, observed.created_time, observed.last_updated_time, links, reason
-                )
-                return "conflict", json_response(409, body, {"Location": links["statusQueryGetUri"]})
+                return "conflict", conflict_response(observed, command.instance_id, links)
             case KeyReused():
-                message = (
-                    "This Idempotency-Key was first sent with a different request; use a new key for a new request."
-                )
-                return "key_reused", error_response(ErrorCode.IDEMPOTENCY_KEY_REUSED, message)
+                return "key_reused", key_reused_response()
+
+
+class SignalRoute(StartRoute):
+    """HttpSignal: send an event to the active instance of an orchestrator, starting it first when there is none."""
+
+    route = "POST orchestrators/{functionName}/{instanceId}/signal/{eventName}"
+
+    async def answer(self, call: Call) -> tuple[str, func.HttpResponse]:
+        command = signal_command(call.req, self.settings.orchestrators, self.settings.max_input_bytes)
+        call.stats = StartStats()
+        try:
+            outcome = await signal(command, call.ports(), self.flights, call.deadline, call.stats)
+        except Refused:
+            return "internal", error_response(ErrorCode.INTERNAL, ARGUMENTS_REFUSED)
+        links = links_for(call, command.orchestrator, command.instance_id)
+        match outcome:
+            case Signalled(started=started):
+                return ("started_and_signalled" if started else "signalled"), signalled_response(links, started=started)
+            case Conflict(observed=observed):
+                return "conflict", conflict_response(observed, command.instance_id, links)
+            case KeyReused():
+                return "key_reused", key_reused_response()
 
 
 class ManageRoute(HttpAdapter):

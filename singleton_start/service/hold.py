@@ -209,6 +209,12 @@ class Hold:
         if starting and not self.lasts_for_send():
             raise Unavailable("the lease ran low while the key was recorded, so nothing was sent")
 
+    async def share(self) -> None:
+        """Turn this hold into the ID's shared one: event requests join it from now on, and it is left to expire
+        (a signal that started the instance sends its event under it, as every event is sent)."""
+        if not self.lease.shared:
+            await self.locks.share(self.lease, self.timeout())
+
     def then(self, last_write: Coroutine[None, None, None]) -> None:
         """Bounded work to do under the lease once the answer is given, before it is released."""
         self.last_write = last_write

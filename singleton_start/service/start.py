@@ -143,7 +143,7 @@ class SingletonStarter:
             self.stats.lock_wait(False)
             async with hold:
                 if lease is not None and first_read_stands(False, *self._policies):
-                    return await self._send(hold, Attempt(observed, granted=self.clock.utcnow()))
+                    return await self.send(hold, Attempt(observed, granted=self.clock.utcnow()))
                 return await self._under_lease(hold)
 
     async def _under_lease(self, hold: Hold) -> StartOutcome:
@@ -172,9 +172,9 @@ class SingletonStarter:
                     return answer
                 case ended:
                     before = ended
-        return await self._send(hold, Attempt(before, record))
+        return await self.send(hold, Attempt(before, record))
 
-    async def _send(self, hold: Hold, attempt: Attempt) -> StartOutcome:
+    async def send(self, hold: Hold, attempt: Attempt) -> StartOutcome:
         """Send the start; again only when it certainly did not land; settle one that may have."""
         command, delays, recorded_until = self.command, None, None
         for tried in range(1, self.settings.start_attempts + 1):

@@ -1,0 +1,157 @@
+"""Signal-with-start: hand work to the singleton in one request. The event goes to the active instance of the
+orchestrator; when there is none (or an ended one the reuse policy lets be replaced), the instance is started
+first, with the request's input, under the ID's lease, and the event is sent once the new execution has run.
+
+An event is always sent under the ID's shared lease (commands.py), so that no start can put another execution
+under the ID while it may still land: a signal that started the instance turns its own lease into the shared one
+before it sends, and the signals that waited for it join that lease. A 202 says the event was queued for the
+execution the answer names, once: the event is never sent twice by one request, and one whose answer was lost is
+in doubt (503).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.decisions import SignalAction, signal_action
+from ..core.errors import InstanceEnded, NoInstance, NotRunYet
+from ..core.idempotency import IdempotencyClaim
+from ..core.outcomes import Conflict, Signalled, SignalOutcome, Started
+from ..core.ports import LockRecord
+from ..core.status import InstanceState, Observed
+from .commands import has_run_or_ended, run_first
+from .hold import Deadline, Hold, Ports, poll, retried, take
+from .start import Attempt, SingletonStarter, StartCommand, StartsInFlight, StartStats
+
+# A signal goes round at most this often: the instance it found changes between the read and the lease (it ends,
+# or another signal starts it), and each round reads again.
+MAX_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class SignalCommand:
+    """What a valid signal request asks for: the event, and the input to start the orchestrator with if needed."""
+
+    orchestrator: str
+    instance_id: str
+    event_name: str
+    data: Any
+    input: Any
+    idempotency: IdempotencyClaim | None = None
+
+
+class Signal:
+    """Runs signal-with-start for one request against the ports."""
+
+    def __init__(
+        self, command: SignalCommand, ports: Ports, flights: StartsInFlight, deadline: Deadline, stats: StartStats
+    ) -> None:
+        self.command, self.ports, self.deadline = command, ports, deadline
+        self.key = (ports.backend.task_hub, command.instance_id)
+        start = StartCommand(command.orchestrator, command.instance_id, command.input, command.idempotency)
+        self.starter = SingletonStarter(start, ports, flights, deadline, stats)
+
+    async def signal(self) -> SignalOutcome:
+        """The outcome; Unavailable, NotRunYet or InDoubt as 503s say."""
+        observed = await retried(self.ports, self.deadline, self.read)
+        sent: Signalled | Conflict | Observed
+        for _ in range(MAX_ROUNDS):
+            match self.action(observed):
+                case SignalAction.CONFLICT:
+                    return Conflict(observed)
+                case SignalAction.SEND:
+                    sent = await self.send_to_running(observed)
+                case SignalAction.START:
+                    sent = await self.start_then_send(observed)
+            if not isinstance(sent, Observed):
+                return sent
+            observed = sent  # the instance changed under us: decide again on what is there now
+        raise NotRunYet("the instance kept changing while the signal was sent; nothing was sent")
+
+    async def send_to_running(self, observed: Observed) -> Signalled | Observed:
+        """The event to the active instance, once it has run, under the ID's shared lease."""
+        if not observed.has_run:
+            limit = self.ports.settings.backend_timeout_seconds
+            ran = await poll(self.ports.clock, lambda: self.deadline, self.read, limit, has_run_or_ended)
+            if ran is None:
+                raise NotRunYet("the instance has not run yet, and an event sent to it before it runs is lost")
+            if self.action(ran) is not SignalAction.SEND:
+                return ran
+        held = await take(self.ports, self.deadline, self.key, shared=True)
+        assert isinstance(held, Hold)
+        async with held as hold:
+            seen = await hold.call(self.read)
+            if self.action(seen) is not SignalAction.SEND:
+                return seen
+            if not seen.has_run:
+                raise NotRunYet("the instance has not run yet, and an event sent to it before it runs is lost")
+            return await self.send(hold, started=False)
+
+    async def start_then_send(self, observed: Observed) -> Signalled | Conflict | Observed:
+        """Start the orchestrator under the ID's lease, wait for the new execution to run, then send the event under
+        the lease made shared. A wait for the lease ends early when a read shows another request started it."""
+
+        def running(seen: Observed) -> Observed | None:
+            return seen if self.action(seen) is SignalAction.SEND and seen.has_run else None
+
+        held = await take(
+            self.ports,
+            self.deadline,
+            self.key,
+            blob_may_be_missing=not observed.exists,
+            while_waiting=self.read,
+            answer=running,
+        )
+        if not isinstance(held, Hold):
+            return held
+        async with held as hold:
+            before = await hold.call(self.read)
+            match self.action(before):
+                case SignalAction.CONFLICT:
+                    return Conflict(before)
+                case SignalAction.SEND:
+                    if (await run_first(hold, self.read, before)).state is not InstanceState.ACTIVE:
+                        return await hold.call(self.read)
+                    return await self.send(hold, started=False)
+            if not isinstance(await self.starter.send(hold, Attempt(before, LockRecord())), Started):
+                return await hold.call(self.read)  # another start got there first: decide again on it
+            ran = await hold.poll(self.read, has_run_or_ended)
+            if ran is None or ran.state is not InstanceState.ACTIVE:
+                raise NotRunYet(
+                    "the start landed, but the instance had not run yet; the event was not sent", started=True
+                )
+            return await self.send(hold, started=True)
+
+    async def send(self, hold: Hold, *, started: bool) -> Signalled | Observed:
+        """Send the event under the shared lease (this hold made shared if it was held alone). An instance that
+        ended by itself just before is decided on again, unless this request started it: the same request must
+        not start the same input twice."""
+        await hold.share()
+        command, backend = self.command, self.ports.backend
+        try:
+            await hold.send(
+                "event", lambda t: backend.raise_event(command.instance_id, command.event_name, command.data, t)
+            )
+        except (NoInstance, InstanceEnded):
+            if started:
+                message = "the instance this request started ended before the event was sent"
+                raise NotRunYet(message, started=True) from None
+            return await hold.call(self.read)
+        return Signalled(started)
+
+    def action(self, observed: Observed) -> SignalAction:
+        return signal_action(observed, self.command.orchestrator, self.ports.settings.reuse_policy)
+
+    async def read(self, timeout: float) -> Observed:
+        return await self.ports.backend.read(self.command.instance_id, timeout, with_input=True)
+
+
+async def signal(
+    command: SignalCommand, ports: Ports, flights: StartsInFlight, deadline: Deadline, stats: StartStats
+) -> SignalOutcome:
+    """Run signal-with-start for one request."""
+    try:
+        return await Signal(command, ports, flights, deadline, stats).signal()
+    finally:
+        stats.lock_wait(False)
