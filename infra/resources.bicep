@@ -6,6 +6,7 @@ param location string
 param tags object
 param pythonVersion string
 param taskHubName string
+param alwaysReadyDurableInstances int
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var functionAppName = 'func-${resourceToken}'
@@ -16,6 +17,15 @@ var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+// Flex Consumption scales the orchestrator, activity and entity triggers together as the `durable` group.
+// https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan#per-function-scaling
+var durableAlwaysReady = [
+  {
+    name: 'durable'
+    instanceCount: alwaysReadyDurableInstances
+  }
+]
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-${resourceToken}'
@@ -53,7 +63,6 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_59: as above, public network access stays on for the app; every request still needs an Entra token (shared keys are off)
   // checkov:skip=CKV_AZURE_206: locally redundant storage keeps the locks and the task hub in one region with the app; pick ZRS or GRS for more
   // checkov:skip=CKV_AZURE_43: the name is 'st' and a 13-character uniqueString (lower-case letters and digits), which the check cannot evaluate
-  // checkov:skip=CKV_AZURE_33: queue service logging is a diagnostic setting to Log Analytics, left to the operator; it costs per message
   name: 'st${resourceToken}'
   location: location
   tags: tags
@@ -105,10 +114,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_13: callers authenticate with function keys (auth level function), not App Service Authentication
   // checkov:skip=CKV_AZURE_17: client certificates would refuse every caller that sends only a function key
   // checkov:skip=CKV_AZURE_222: the HTTP routes are the product, called over the internet with function keys
-  // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero on demand; always-ready instances are a cost choice left to the operator
+  // checkov:skip=CKV_AZURE_212: the check reads siteConfig.numberOfWorkers, which Flex Consumption does not use: its standing instances are the always-ready ones per scale group (alwaysReadyDurableInstances)
   // checkov:skip=CKV_AZURE_213: a health check path needs an anonymous route, and every route of this app asks for a function key
   name: functionAppName
   location: location
@@ -227,6 +235,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: 100
         instanceMemoryMB: 2048
+        // Durable Functions on Flex Consumption: one always-ready instance for the `durable` group, as advised in
+        // https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan
+        // (its other advice, a queue polling interval of 10 s or less, is in host.json). The group holds the
+        // orchestrator, activity and entity triggers; the HTTP routes still scale from zero.
+        alwaysReady: (alwaysReadyDurableInstances > 0) ? durableAlwaysReady : []
       }
       runtime: {
         name: 'python'
@@ -234,11 +247,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
-  // The host starts with the storage roles already granted, rather than failing its first calls.
+  // The host starts with its roles already granted, rather than failing its first calls: the storage roles for
+  // the host, Durable Functions and the locks, and the telemetry role, without which Application Insights
+  // (local authentication off) refuses the first telemetry.
   dependsOn: [
     blobOwner
     queueContributor
     tableContributor
+    metricsPublisher
   ]
 }
 

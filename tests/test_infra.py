@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +30,15 @@ STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+
+# The Python versions Azure Functions runs on Flex Consumption: 3.10 to 3.14 are supported, and only Linux
+# Consumption stops at 3.12 ("Supported languages in Azure Functions", Python, 2026-08-27:
+# https://learn.microsoft.com/azure/azure-functions/supported-languages?pivots=programming-language-python).
+FLEX_CONSUMPTION_PYTHONS = {"3.10", "3.11", "3.12", "3.13", "3.14"}
+
+# Durable Functions on Flex Consumption: poll the task hub's queues at least this often ("Azure Storage provider",
+# Flex Consumption plan: https://learn.microsoft.com/azure/azure-functions/durable/durable-functions-azure-storage-provider#flex-consumption-plan).
+LONGEST_QUEUE_POLLING_INTERVAL = timedelta(seconds=10)
 
 # What the storage account's endpoints and the identity's client ID stand for when the settings are loaded.
 BLOB_URI = "https://stexample.blob.core.windows.net/"
@@ -170,6 +182,21 @@ def test_host_json_reads_the_task_hub_from_a_setting_the_template_sets() -> None
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,44}", default)
 
 
+def time_span(value: str) -> timedelta:
+    """A host.json time span, hh:mm:ss."""
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def test_host_json_polls_the_durable_queues_at_least_every_10_seconds() -> None:
+    durable = json.loads((APP_ROOT / "host.json").read_text())["extensions"]["durableTask"]
+
+    interval = time_span(durable["storageProvider"]["maxQueuePollingInterval"])
+
+    # The extension's default is 30 s; Flex Consumption apps are advised 10 s or less.
+    assert timedelta(0) < interval <= LONGEST_QUEUE_POLLING_INTERVAL
+
+
 def role_definition(assignment: dict[str, Any]) -> str:
     variable = assignment["config"]["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
     value: str = template("resources.bicep")["variables"][variable]["value"]
@@ -193,6 +220,18 @@ def test_the_identity_holds_the_documented_built_in_roles_on_storage_and_applica
     }
 
 
+def test_the_function_app_is_created_after_every_role_assignment_of_its_identity() -> None:
+    assignments = {
+        name
+        for name, assignment in resources_of_type("Microsoft.Authorization/roleAssignments").items()
+        if accessor(assignment["config"]["properties"]["principalId"]) == ["identity", "properties", "principalId"]
+    }
+
+    # Nothing in the app's properties refers to the assignments, so Bicep orders them only by dependsOn.
+    assert len(assignments) == 4
+    assert set(function_app()["dependsOn"]) == assignments
+
+
 def pythons_ci_runs() -> set[str]:
     """The oldest and newest supported Python, the two CI runs the tests on (scripts/setup.sh, .ci/run)."""
     setup = (APP_ROOT / "scripts" / "setup.sh").read_text()
@@ -200,13 +239,19 @@ def pythons_ci_runs() -> set[str]:
     return {f"3.{bounds['MIN']}", f"3.{bounds['MAX']}"}
 
 
-def test_the_python_version_is_one_the_project_tests() -> None:
+def pythons_the_app_supports() -> set[str]:
+    """Every Python from the oldest to the newest the app supports (scripts/setup.sh)."""
+    setup = (APP_ROOT / "scripts" / "setup.sh").read_text()
+    bounds = {name: int(minor) for name, minor in re.findall(r"^(MIN|MAX)_PYTHON_MINOR=(\d+)$", setup, re.M)}
+    return {f"3.{minor}" for minor in range(bounds["MIN"], bounds["MAX"] + 1)}
+
+
+def test_the_python_versions_allowed_are_those_the_app_supports_and_flex_consumption_runs() -> None:
     parameter = template("main.bicep")["parameters"]["pythonVersion"]
     allowed = next(d["argument"] for d in parameter["decorators"] if d["type"] == "allowed")
-    tested = pythons_ci_runs()
 
-    assert set(allowed) <= tested
-    assert parameter["default"] in tested
+    assert set(allowed) == pythons_the_app_supports() & FLEX_CONSUMPTION_PYTHONS
+    assert parameter["default"] in pythons_ci_runs()
     assert function_app()["properties"]["functionAppConfig"]["runtime"] == {
         "name": "python",
         "version": "pythonVersion",
@@ -224,6 +269,28 @@ def test_storage_takes_no_shared_keys_and_the_plan_is_flex_consumption() -> None
     (plan,) = resources_of_type("Microsoft.Web/serverfarms").values()
     assert plan["config"]["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     assert function_app()["kind"] == "functionapp,linux"
+
+
+def test_the_durable_group_has_one_always_ready_instance_unless_the_parameter_turns_it_off() -> None:
+    parameter = template("main.bicep")["parameters"]["alwaysReadyDurableInstances"]
+    lowest = next(d["argument"] for d in parameter["decorators"] if d["type"] == "min_value")
+    always_ready = function_app()["properties"]["functionAppConfig"]["scaleAndConcurrency"]["alwaysReady"]
+    choice = always_ready["operator"]["operands"]
+
+    assert parameter["type"] == "int"
+    assert parameter["default"] == 1
+    assert lowest == 0
+    # A count above 0: the `durable` group (orchestrator, activity and entity triggers) with that many; else none.
+    assert choice["condition"]["operator"] == {
+        "type": "greater_than",
+        "operands": {"operand_1": "alwaysReadyDurableInstances", "operand_2": 0},
+    }
+    assert template("resources.bicep")["variables"][choice["true_value"]]["value"] == [
+        {"name": "durable", "instanceCount": "alwaysReadyDurableInstances"}
+    ]
+    assert choice["false_value"] == []
+    azd = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert azd["alwaysReadyDurableInstances"] == {"value": "${ALWAYS_READY_DURABLE_INSTANCES=1}"}
 
 
 def test_application_insights_takes_entra_tokens_only() -> None:
@@ -257,19 +324,92 @@ def checkov() -> str:
     return path
 
 
-def test_checkov_finds_no_failed_check_in_infra() -> None:
+@cache
+def checkov_report(directory: Path) -> dict[str, Any]:
+    """Checkov's JSON report on the .bicep files of a directory (passed, failed and skipped checks)."""
     result = subprocess.run(
-        [checkov(), "--framework", "bicep", "-d", str(INFRA), "--skip-download", "--output", "json", "--quiet"],
+        [checkov(), "--framework", "bicep", "-d", str(directory), "--skip-download", "--output", "json"],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+    # 0: no failed check; 1: some failed. Anything else is Checkov failing to run.
+    assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-2000:]
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
 
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    summary = json.loads(result.stdout)["summary"]
-    assert summary["failed"] == 0
-    assert summary["passed"] > 0
+
+@dataclass(frozen=True)
+class Skip:
+    """One `checkov:skip` comment: the file (by name), its line (from 1) and the check it skips."""
+
+    file: str
+    line: int
+    check: str
+
+
+def skip_comments(directory: Path) -> list[Skip]:
+    return [
+        Skip(path.name, number, match.group(1))
+        for path in sorted(directory.glob("*.bicep"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if (match := re.search(r"checkov:skip=(CKV\w+)", line))
+    ]
+
+
+def covers(entry: dict[str, Any], skip: Skip) -> bool:
+    """Whether a check in Checkov's report is the skip's check on the resource whose lines hold the comment."""
+    first, last = entry["file_line_range"]
+    return bool(
+        entry["check_id"] == skip.check and entry["file_path"].lstrip("/") == skip.file and first <= skip.line <= last
+    )
+
+
+def unused_skips(directory: Path) -> list[Skip]:
+    """The skip comments that Checkov did not apply: none of its skipped checks is that check on that resource."""
+    skipped = checkov_report(directory)["results"].get("skipped_checks", [])
+    return [skip for skip in skip_comments(directory) if not any(covers(entry, skip) for entry in skipped)]
+
+
+def test_checkov_finds_no_failed_check_in_infra() -> None:
+    report = checkov_report(INFRA)
+
+    assert report["summary"]["failed"] == 0, [
+        (entry["check_id"], entry["resource"]) for entry in report["results"]["failed_checks"]
+    ]
+    assert report["summary"]["passed"] > 0
+    assert report["summary"]["parsing_errors"] == 0
+
+
+def test_every_checkov_skip_takes_effect_on_the_resource_it_sits_in() -> None:
+    assert skip_comments(INFRA)
+
+    assert unused_skips(INFRA) == []
+
+
+def test_a_skip_moved_to_a_resource_its_check_does_not_cover_is_found_unused(tmp_path: Path) -> None:
+    shutil.copytree(INFRA, tmp_path, dirs_exist_ok=True)
+    lines = (tmp_path / "resources.bicep").read_text().splitlines()
+    moved = next(line for line in lines if "checkov:skip=CKV_AZURE_225" in line)  # the plan's zone redundancy
+    lines.remove(moved)
+    identity = next(n for n, line in enumerate(lines) if line.startswith("resource identity "))
+    lines.insert(identity + 1, moved)
+    (tmp_path / "resources.bicep").write_text("\n".join(lines) + "\n")
+
+    assert unused_skips(tmp_path) == [Skip("resources.bicep", identity + 2, "CKV_AZURE_225")]
+
+
+def test_every_checkov_skip_covers_a_check_that_fails_without_it(tmp_path: Path) -> None:
+    # The same files with every skip comment blanked, so that each resource keeps its lines.
+    for path in INFRA.glob("*.bicep"):
+        kept = ["" if "checkov:skip" in line else line for line in path.read_text().splitlines()]
+        (tmp_path / path.name).write_text("\n".join(kept) + "\n")
+
+    failed = checkov_report(tmp_path)["results"].get("failed_checks", [])
+
+    needless = [skip for skip in skip_comments(INFRA) if not any(covers(entry, skip) for entry in failed)]
+    assert needless == []
 
 
 def test_every_checkov_skip_gives_its_reason_on_its_line() -> None:
