@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from singleton_start.endpoint import START_ROUTE
-from singleton_start.request_log import ATTRIBUTE_NAMES, log_request
-from singleton_start.stats import StartStats
+from singleton_start.http.adapter import ATTRIBUTE_NAMES, log_request
+from singleton_start.http.routes import START_ROUTE
+from singleton_start.service.start import StartStats
 from tests.support.worker import APP_ROOT
 
 RUNBOOK = APP_ROOT / "docs" / "operations.md"
