@@ -113,3 +113,35 @@ async def trace_request(post: Callable[[str], Awaitable[Any]]) -> Trace:
     finally:
         sys.setprofile(None)
     return trace
+
+
+async def main() -> None:
+    """Trace one default POST for a new ID against a private Azurite and the Durable API stand-in."""
+    import os
+
+    from tests.support.azurite import Azurite
+    from tests.support.durable_standin import DurableStandin
+    from tests.support.worker import close_loaded, invoke, load_function, start_request
+
+    azurite = Azurite()
+    azurite.start()
+    durable = DurableStandin(task_hub="TraceHub")
+    await durable.start()
+    try:
+        os.environ["AzureWebJobsStorage"] = azurite.connection_string
+        function = load_function("HttpStartSingle")
+
+        async def post(instance_id: str) -> None:
+            request = start_request("SingletonOrchestrator", instance_id)
+            response = await invoke(function, req=request, starter=durable.starter_binding())
+            assert response.status_code == 202, response.get_body()
+
+        print("\n".join((await trace_request(post)).lines()))
+        await close_loaded()
+    finally:
+        await durable.stop()
+        azurite.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
