@@ -3,6 +3,11 @@
 A decorator app hands each function a Durable client made by the SDK it installed (1.x: a
 DurableOrchestrationClient over HTTP; 2.x: a DurableFunctionsClient over gRPC); `backend_for` adapts it to
 the Backend port, and the endpoints do the rest: the same contract, settings, answers, log line and span.
+
+A decorator app's orchestrators are registered on its own app, after the Blueprint is made; given that app,
+the Blueprint checks SINGLETON_ORCHESTRATORS against them when the worker indexes the app (it calls the app's
+`get_functions`, once every decorator in function_app.py has run), so a name the app does not define fails the
+indexing as it fails a v1 folder's load.
 """
 
 import importlib.metadata
@@ -18,10 +23,12 @@ from .endpoint import StartEndpoint
 from .http_adapter import HttpAdapter
 from .ports import LinkedBackend
 from .routes import EventEndpoint, StatusEndpoint, TerminateEndpoint
+from .settings import check_known_orchestrators
 
 DURABLE_SDK = "azure-functions-durable"
 CLIENT_PARAMETER = "client"
 INSTANCE_ROUTE = "orchestrators/{functionName}/{instanceId}"
+ORCHESTRATION_TRIGGER = "orchestrationTrigger"
 # The v1 folders' names and routes (each function.json), so links, keys and logs read the same in both models.
 ROUTES = {
     "HttpStartSingle": (INSTANCE_ROUTE, "POST"),
@@ -72,12 +79,38 @@ class SingletonStartBlueprint(df.Blueprint):
             await endpoint.close()
 
 
+def orchestrators_of(functions: Sequence[func.Function]) -> list[str]:
+    """The names of the indexed functions that an orchestrationTrigger starts."""
+    return [
+        str(function.get_function_name())
+        for function in functions
+        if any(binding.get_binding_name() == ORCHESTRATION_TRIGGER for binding in function.get_bindings())
+    ]
+
+
+def check_orchestrators_when_indexed(app: func.FunctionRegister, orchestrators: Sequence[str]) -> None:
+    """Have the app's indexing fail, naming SINGLETON_ORCHESTRATORS, unless every name in it is one of the app's
+    orchestrators: the worker indexes a decorator app by calling its get_functions."""
+    get_functions = app.get_functions
+
+    def checked() -> list[func.Function]:
+        functions = get_functions()
+        check_known_orchestrators(orchestrators, orchestrators_of(functions))
+        return functions
+
+    app.get_functions = checked  # type: ignore[method-assign]
+
+
 def singleton_start_blueprint(
-    env: Mapping[str, str] | None = None, *, http_auth_level: func.AuthLevel = func.AuthLevel.FUNCTION
+    env: Mapping[str, str] | None = None,
+    *,
+    app: func.FunctionRegister | None = None,
+    http_auth_level: func.AuthLevel = func.AuthLevel.FUNCTION,
 ) -> SingletonStartBlueprint:
     """The start, status, terminate and event routes as a Blueprint; register it with
-    `app.register_functions(singleton_start_blueprint())`. Settings are read and checked now, so a bad one
-    fails the app at indexing, as a v1 folder fails at load."""
+    `app.register_functions(singleton_start_blueprint(app=app))`. Settings are read and checked now, so a bad one
+    fails the app at indexing, as a v1 folder fails at load; with `app`, the orchestrator names are checked against
+    the app's own orchestrators when it is indexed."""
     start = StartEndpoint.from_environment(env)
     status, terminate, event = (cls.from_environment(env) for cls in (StatusEndpoint, TerminateEndpoint, EventEndpoint))
     blueprint = SingletonStartBlueprint((start, status, terminate, event), http_auth_level)
@@ -85,4 +118,6 @@ def singleton_start_blueprint(
     _function(blueprint, "HttpGetStatus", status.handle, status.durable_http)
     _function(blueprint, "HttpTerminate", terminate.handle, terminate.durable_http)
     _function(blueprint, "HttpRaiseEvent", event.handle, event.durable_http)
+    if app is not None:
+        check_orchestrators_when_indexed(app, start.settings.orchestrators)
     return blueprint
