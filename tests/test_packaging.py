@@ -3,15 +3,12 @@ the function folders, singleton_start/, sample_job/, host.json and requirements.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support.packaging import azd_package, core_tools_package
-from tests.support.worker import APP_ROOT
+from tests.support.packaging import azd_package, copy_tracked, core_tools_package
 
 # What a working copy holds after the README's commands, the tests, an editor and a wheel build.
 LEFTOVERS = (
@@ -56,19 +53,11 @@ APP_PACKAGES = ("singleton_start", "sample_job")
 APP_FILES = ("host.json", "requirements.txt")
 
 
-def tracked_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=APP_ROOT, capture_output=True, text=True, check=True)
-    return [path for path in listed.stdout.split("\0") if path and (APP_ROOT / path).is_file()]
-
-
 @pytest.fixture(scope="module")
 def working_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
     """The repository's files with the local leftovers beside them, and the files the package must hold."""
     root = tmp_path_factory.mktemp("app")
-    tracked = tracked_files()
-    for path in tracked:
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(APP_ROOT / path, root / path)
+    tracked = copy_tracked(root)
     for path in LEFTOVERS:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text("left over\n")

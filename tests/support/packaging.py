@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pathspec
 
+APP_ROOT = Path(__file__).resolve().parents[2]
 IGNORE_FILE = ".funcignore"
 CORE_TOOLS_SKIPPED_FOLDERS = {".git", ".vscode"}
 CORE_TOOLS_SKIPPED_FILES = {".funcignore", ".gitignore", "local.settings.json", "project.lock.json"}
@@ -73,3 +76,18 @@ def azd_package(root: Path) -> set[str]:
                 continue
             files.add(path)
     return files
+
+
+def tracked_files() -> list[str]:
+    """The repository's files as git tracks them (those present in the working tree)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=APP_ROOT, capture_output=True, text=True, check=True)
+    return [path for path in listed.stdout.split("\0") if path and (APP_ROOT / path).is_file()]
+
+
+def copy_tracked(root: Path) -> list[str]:
+    """Copy the repository's tracked files into root, as a fresh clone has them; returns their paths."""
+    tracked = tracked_files()
+    for path in tracked:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(APP_ROOT / path, root / path)
+    return tracked
