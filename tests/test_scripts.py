@@ -230,7 +230,9 @@ class LocalRun:
     def run(self, *arguments: str, settings_text: str | None = None) -> subprocess.CompletedProcess[str]:
         text = json.dumps(self.settings, indent=2) if settings_text is None else settings_text
         (self.root / "local.settings.json").write_text(text)
-        env = {**os.environ, "PATH": self.path, "PYTHON": sys.executable}
+        # The environment's own app settings would take the place of the file's, as Core Tools lets them.
+        env = {name: value for name, value in os.environ.items() if name not in self.settings["Values"]}
+        env.update(PATH=self.path, PYTHON=sys.executable)
         env.pop("VIRTUAL_ENV", None)
         return subprocess.run(
             ["bash", str(self.root / "scripts" / "start-local"), *arguments],
