@@ -8,6 +8,17 @@ MAX_PYTHON_MINOR=13
 # Test tools are pinned here, so that a new release of one cannot break scripts/test unannounced.
 CONSTRAINTS=constraints.txt
 
+# step DESCRIPTION COMMAND...: an install that can take minutes says what it does as it begins and how long it
+# took when it ends, rather than printing nothing meanwhile.
+step() {
+  local what="$1"
+  shift
+  echo "$what..."
+  local started=$SECONDS
+  "$@"
+  echo "$what: done in $((SECONDS - started)) s."
+}
+
 # "3.X.Y <prefix>" of an interpreter, or nothing when it cannot run.
 python_identity() {
   "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3], sys.base_prefix)' 2>/dev/null
@@ -61,7 +72,7 @@ make_env() {
     rm -rf "$dir"
   fi
   if [ ! -x "$dir/bin/python" ]; then
-    "$python" -m venv "$dir"
+    step "Creating the virtual environment $dir" "$python" -m venv "$dir"
   fi
   local inputs=(requirements*.txt) constraints=()
   if [ -f "$CONSTRAINTS" ]; then
@@ -72,8 +83,8 @@ make_env() {
   local digest
   digest="$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-    echo "Installing $requirements into $dir..."
-    "$dir/bin/python" -m pip install --quiet --quiet --disable-pip-version-check -r "$requirements" "${constraints[@]}"
+    step "Installing $requirements into $dir" \
+      "$dir/bin/python" -m pip install --quiet --quiet --disable-pip-version-check -r "$requirements" "${constraints[@]}"
     echo "$digest" > "$stamp"
   fi
 }
@@ -127,11 +138,14 @@ require_npm() {
   fi
 }
 
+npm_ci() {
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+}
+
 ensure_node_modules() {
   require_npm
   if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    echo "Installing Azurite into node_modules..."
-    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    step "Installing Azurite into node_modules" npm_ci
   fi
 }
 
@@ -146,8 +160,8 @@ ensure_durable2_env() {
   local digest
   digest="$(sha256sum requirements-durable2.txt | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-    echo "Installing requirements-durable2.txt into .venv-durable2..."
-    .venv-durable2/bin/python -m pip install --quiet --quiet --disable-pip-version-check -r requirements-durable2.txt
+    step "Installing requirements-durable2.txt into .venv-durable2" \
+      .venv-durable2/bin/python -m pip install --quiet --quiet --disable-pip-version-check -r requirements-durable2.txt
     echo "$digest" > "$stamp"
   fi
 }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TypeVar
@@ -117,10 +118,22 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw == "true"
 
 
-def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
+# A function name as the Functions host accepts one (Utility.FunctionNameValidationRegex in azure-functions-host):
+# a letter, then up to 127 letters, digits, '_' or '-'; compared without regard to case.
+FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,127}")
+
+
+def orchestrator_names(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The orchestrators SINGLETON_ORCHESTRATORS allows, checked for form; check_known_orchestrators checks them
+    against the app's own."""
     raw = env.get("SINGLETON_ORCHESTRATORS")
     if raw is None:
         return Settings.orchestrators
+    if ";" in raw:
+        raise SettingsError(
+            f"SINGLETON_ORCHESTRATORS separates names with commas, not semicolons: got {raw!r}; "
+            f"write {','.join(name.strip() for name in raw.replace(';', ',').split(',') if name.strip())!r}"
+        )
     names = tuple(name.strip() for name in raw.split(",") if name.strip())
     if not names:
         # Set but empty is a mistake to report, not a wish for the sample's orchestrator.
@@ -128,12 +141,31 @@ def _orchestrators(env: Mapping[str, str]) -> tuple[str, ...]:
             f"SINGLETON_ORCHESTRATORS must name at least one orchestrator (comma-separated), got {raw!r}; "
             "remove the setting to allow only SingletonOrchestrator"
         )
+    bad = next((name for name in names if not FUNCTION_NAME.fullmatch(name)), None)
+    if bad is not None:
+        raise SettingsError(
+            f"SINGLETON_ORCHESTRATORS names {bad!r}, which is not a function name (a letter, then up to 127 letters, "
+            f"digits, '_' or '-'); separate names with commas: got {raw!r}"
+        )
     folded = [name.casefold() for name in names]
     if len(set(folded)) != len(folded):
         raise SettingsError(
             f"SINGLETON_ORCHESTRATORS names an orchestrator twice (names match case-insensitively): {raw!r}"
         )
     return names
+
+
+def check_known_orchestrators(configured: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse a name in SINGLETON_ORCHESTRATORS that is no orchestrator of the app: every start of it would fail.
+    Names match without regard to case, as the host and the extension match function names."""
+    defined = {name.casefold() for name in known}
+    unknown = [name for name in configured if name.casefold() not in defined]
+    if unknown:
+        names = ", ".join(unknown)
+        defines = f"its orchestrators are {', '.join(sorted(known))}" if known else "it defines no orchestrator"
+        raise SettingsError(
+            f"SINGLETON_ORCHESTRATORS names {names}, which the app does not define as an orchestrator ({defines})"
+        )
 
 
 def check_together(settings: Settings) -> Settings:
@@ -155,7 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     defaults = Settings()
     return check_together(
         Settings(
-            orchestrators=_orchestrators(env),
+            orchestrators=orchestrator_names(env),
             max_input_bytes=int(_number(env, "SINGLETON_MAX_INPUT_BYTES", defaults.max_input_bytes)),
             lock_wait_seconds=_number(env, "SINGLETON_LOCK_WAIT_SECONDS", defaults.lock_wait_seconds),
             lock_lease_seconds=int(_number(env, "SINGLETON_LOCK_LEASE_SECONDS", defaults.lock_lease_seconds)),

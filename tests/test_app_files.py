@@ -57,8 +57,8 @@ def test_requirements_hold_runtime_packages_only_with_ranges() -> None:
 
 def test_readme_names_every_runtime_package_to_copy_when_reusing_the_start() -> None:
     lines = [line for line in (APP_ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
-    readme = (APP_ROOT / "README.md").read_text()
-    reuse = readme[readme.index("### In another v1 app") :]
+    reusing = (APP_ROOT / "docs" / "reusing.md").read_text()
+    reuse = reusing[reusing.index("## In another v1 app") :]
     reuse = reuse[: reuse.index("\n#")]
 
     for name in (re.split(r"[<>=\[ ]", line)[0] for line in lines):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.support.observe import (
     lease_state,
     started_inputs,
 )
-from tests.support.worker import invoke, start_request
+from tests.support.worker import app_defining, invoke, start_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -136,8 +137,13 @@ async def test_case_variant_of_an_allowed_name_starts_the_configured_spelling(
     assert durable.effective_starts == [(instance_id, "SingletonOrchestrator", None)]
 
 
-async def test_configured_orchestrator_list_is_the_allow_list(load_app: LoadApp, durable: DurableStandin) -> None:
-    app = await load_app(SINGLETON_ORCHESTRATORS="Monitor, SyncLoop")
+async def test_configured_orchestrator_list_is_the_allow_list(
+    load_app: LoadApp, durable: DurableStandin, tmp_path: Path
+) -> None:
+    app = await load_app(
+        SINGLETON_ORCHESTRATORS="Monitor, SyncLoop",
+        AzureWebJobsScriptRoot=app_defining(tmp_path, "Monitor", "SyncLoop"),
+    )
     assert (await app.post(new_instance_id(), function_name="syncloop")).status_code == 202
     assert (await app.post(new_instance_id(), function_name="SingletonOrchestrator")).status_code == 404
     assert [name for _, name, _ in durable.effective_starts] == ["SyncLoop"]

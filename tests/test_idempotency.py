@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -14,6 +15,7 @@ from aiohttp import web
 from tests.conftest import TASK_HUB, LoadApp, StartApp, body_of, new_instance_id
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import key_state, poll_until, started_inputs
+from tests.support.worker import app_defining
 from tests.test_policies import CONFLICT_POLICIES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -188,9 +190,12 @@ async def test_same_key_with_a_different_body_gets_422_and_starts_or_terminates_
 
 
 async def test_same_key_and_body_for_another_orchestrator_gets_422_and_starts_nothing(
-    load_app: LoadApp, durable: DurableStandin
+    load_app: LoadApp, durable: DurableStandin, tmp_path: Path
 ) -> None:
-    app = await load_app(SINGLETON_ORCHESTRATORS="SingletonOrchestrator,OtherOrchestrator")
+    app = await load_app(
+        SINGLETON_ORCHESTRATORS="SingletonOrchestrator,OtherOrchestrator",
+        AzureWebJobsScriptRoot=app_defining(tmp_path, "SingletonOrchestrator", "OtherOrchestrator"),
+    )
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 1}, headers=KEY)).status_code == 202
 

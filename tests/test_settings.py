@@ -11,6 +11,7 @@ from singleton_start.settings import (
     ReusePolicy,
     Settings,
     SettingsError,
+    check_known_orchestrators,
     load_settings,
 )
 
@@ -171,3 +172,48 @@ def test_range_errors_show_plain_numbers(name: str, value: str, message: str) ->
         load_settings({name: value})
 
     assert str(raised.value) == f"{name} must be {message}"
+
+
+@pytest.mark.parametrize(("value", "written"), [("Monitor;SyncLoop", "'Monitor,SyncLoop'"), ("A; B;", "'A,B'")])
+def test_semicolons_between_orchestrator_names_are_refused_with_the_list_written_with_commas(
+    value: str, written: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"SINGLETON_ORCHESTRATORS": value})
+
+    message = str(raised.value)
+    assert message.startswith("SINGLETON_ORCHESTRATORS separates names with commas, not semicolons")
+    assert f"write {written}" in message
+
+
+@pytest.mark.parametrize("value", ["Monitor SyncLoop", "sync.loop", "1Job", "Job/Two", "x" * 129])
+def test_a_name_the_functions_host_would_not_take_is_refused_naming_it(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"SINGLETON_ORCHESTRATORS": f"SingletonOrchestrator,{value}"})
+
+    message = str(raised.value)
+    assert message.startswith(f"SINGLETON_ORCHESTRATORS names {value!r}, which is not a function name")
+
+
+def test_names_the_functions_host_takes_are_accepted() -> None:
+    names = ("a", "Job_2", "sync-loop", "x" * 128)
+    assert load_settings({"SINGLETON_ORCHESTRATORS": ",".join(names)}).orchestrators == names
+
+
+def test_an_orchestrator_the_app_does_not_define_is_refused_naming_it_and_the_apps_own() -> None:
+    with pytest.raises(SettingsError) as raised:
+        check_known_orchestrators(("SingletonOrchestrater", "Monitor"), ["Monitor", "SingletonOrchestrator"])
+
+    assert str(raised.value) == (
+        "SINGLETON_ORCHESTRATORS names SingletonOrchestrater, which the app does not define as an orchestrator "
+        "(its orchestrators are Monitor, SingletonOrchestrator)"
+    )
+
+
+def test_an_app_without_orchestrators_is_said_to_define_none() -> None:
+    with pytest.raises(SettingsError, match=r"\(it defines no orchestrator\)"):
+        check_known_orchestrators(("Job",), [])
+
+
+def test_known_orchestrators_match_without_regard_to_case_as_function_names_do() -> None:
+    check_known_orchestrators(("singletonORCHESTRATOR",), ["SingletonOrchestrator"])

@@ -9,8 +9,9 @@ from singleton_start import singleton_start_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 # POST/GET api/orchestrators/{functionName}/{instanceId}, .../terminate and .../events/{eventName}; the
-# orchestrators they may address are listed in SINGLETON_ORCHESTRATORS.
-blueprint = singleton_start_blueprint()
+# orchestrators they may address are listed in SINGLETON_ORCHESTRATORS, each checked against this app's own
+# orchestrators when the worker indexes the app.
+blueprint = singleton_start_blueprint(app=app)
 app.register_functions(blueprint)
 
 

@@ -145,6 +145,8 @@ def funcignore_patterns() -> list[str]:
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
+        # `**/name` is the name in any folder, which is what a name pattern means here.
+        entry = entry.removeprefix("**/")
         if "/" in entry.rstrip("/") or entry.startswith("!"):
             raise ValueError(f".funcignore entry {entry!r} is not a plain name pattern; staging cannot honour it")
         patterns.append(entry.rstrip("/"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,17 @@ def load_function(name: str) -> LoadedFunction:
     LOADED_MODULES.append(module)
     entry_point = getattr(module, config.get("entryPoint", "main"))
     return LoadedFunction(name, config["bindings"], module, entry_point)
+
+
+def app_defining(root: Path, *orchestrators: str) -> str:
+    """A script root (host.json and one function folder per orchestrator) for a test whose SINGLETON_ORCHESTRATORS
+    names orchestrators the app does not have: the endpoints refuse, at load, a name the app does not define."""
+    shutil.copy(APP_ROOT / "host.json", root / "host.json")
+    trigger = {"bindings": [{"name": "context", "type": "orchestrationTrigger", "direction": "in"}]}
+    for name in orchestrators:
+        (root / name).mkdir()
+        (root / name / "function.json").write_text(json.dumps(trigger))
+    return str(root)
 
 
 async def close_loaded() -> None:
