@@ -1,4 +1,5 @@
-"""The sample background job: a cycle of work items, repeated forever or until told to stop.
+"""The sample background job: a cycle of work items, repeated forever or until told to stop, that takes more work by
+event: the data of each `Work` event becomes one more item of the next cycle.
 
 Everything but `run_job` is pure: values in, values out. `run_job` is the orchestrator body and
 must stay deterministic (no wall clock, randomness or I/O), because the Durable runtime replays it
@@ -8,8 +9,8 @@ from its history on every wake-up.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Generator, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -20,6 +21,10 @@ from azure.durable_functions.models.Task import TaskBase, TaskState
 
 ACTIVITY_NAME = "SampleActivity"
 STOP_EVENT_NAME = "Stop"
+WORK_EVENT_NAME = "Work"
+# Work handed in by events and not done yet rides in the input to the next execution: bounded, so that the input
+# stays small; what arrives beyond it is counted as dropped.
+MAX_QUEUED_WORK = 1000
 
 DEFAULT_WORK_ITEMS = 3
 WORK_ITEMS_RANGE = (1, 100)
@@ -34,7 +39,7 @@ RETRY_MAX_ATTEMPTS = 3
 # tell what went wrong, and the custom status must stay well below its 16 KB limit.
 MAX_ERROR_LENGTH = 300
 
-_FIELDS = ("workItems", "intervalSeconds", "eternal", "maxCycles", "failItems", "carried")
+_FIELDS = ("workItems", "intervalSeconds", "eternal", "maxCycles", "failItems", "carried", "queued")
 _CARRIED_FIELDS = ("cycles", "itemsDone", "itemsFailed")
 
 
@@ -83,6 +88,8 @@ class JobInput:
     max_cycles: int | None = None
     fail_items: tuple[int, ...] = ()
     carried: JobTotals = field(default_factory=JobTotals)
+    # The data of Work events received by the execution before, done by this one's cycle.
+    queued: tuple[Any, ...] = ()
 
     @property
     def next_cycle(self) -> int:
@@ -99,6 +106,8 @@ class JobInput:
         }
         if self.max_cycles is not None:
             document["maxCycles"] = self.max_cycles
+        if self.queued:
+            document["queued"] = list(self.queued)
         return document
 
 
@@ -195,6 +204,13 @@ def _carried(document: Mapping[str, Any], max_cycles: int | None) -> JobTotals:
     return totals
 
 
+def _queued(document: Mapping[str, Any]) -> tuple[Any, ...]:
+    value = document.get("queued", [])
+    if not isinstance(value, list) or len(value) > MAX_QUEUED_WORK:
+        raise JobInputError(f"queued must be a list of at most {MAX_QUEUED_WORK} work items, got {value!r:.80}")
+    return tuple(value)
+
+
 def parse_job_input(raw: object) -> JobInput:
     """Validate an orchestration input (None means all defaults); raises JobInputError."""
     if raw is None:
@@ -219,6 +235,7 @@ def parse_job_input(raw: object) -> JobInput:
         max_cycles=max_cycles,
         fail_items=_fail_items(raw, work_items),
         carried=_carried(raw, max_cycles),
+        queued=_queued(raw),
     )
 
 
@@ -230,8 +247,12 @@ def iso_utc(moment: datetime) -> str:
 
 
 def activity_payload(job: JobInput, cycle: int, item: int) -> dict[str, Any]:
-    """The SampleActivity input for one item; `fail` passes failItems through to the activity."""
-    return {"cycle": cycle, "item": item, "fail": item in job.fail_items}
+    """The SampleActivity input for one item; `fail` passes failItems through to the activity. The items after the
+    regular ones are the queued work, each with its event's data."""
+    payload = {"cycle": cycle, "item": item, "fail": item in job.fail_items}
+    if item >= job.work_items:
+        payload["work"] = job.queued[item - job.work_items]
+    return payload
 
 
 def run_work_item(payload: object) -> dict[str, Any]:
@@ -247,8 +268,14 @@ def run_work_item(payload: object) -> dict[str, Any]:
         raise TypeError(f"SampleActivity input fail must be true or false, got {fail!r}")
     if fail:
         raise WorkItemFailure(f"item {item} of cycle {cycle} fails on purpose (listed in failItems)")
-    checksum = hashlib.sha256(f"{cycle}:{item}".encode()).hexdigest()[:16]
-    return {"cycle": cycle, "item": item, "checksum": checksum}
+    if "work" in payload:
+        work = json.dumps(payload["work"], sort_keys=True)
+        return {"cycle": cycle, "item": item, "work": payload["work"], "checksum": _checksum(f"{cycle}:{item}:{work}")}
+    return {"cycle": cycle, "item": item, "checksum": _checksum(f"{cycle}:{item}")}
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def short_error(error: BaseException) -> str:
@@ -278,15 +305,18 @@ def working_status(job: JobInput) -> dict[str, Any]:
         "cycle": job.next_cycle,
         "itemsDone": None,
         "itemsFailed": None,
-        "itemsTotal": job.work_items,
+        "itemsTotal": job.work_items + len(job.queued),
         "lastCycleAt": None,
         "nextCycleAt": None,
+        "queuedWork": 0,
         "totals": job.carried.to_json(),
     }
 
 
-def cycle_status(report: CycleReport, totals: JobTotals, next_cycle_at: datetime | None) -> dict[str, Any]:
-    """Custom status after a cycle: waiting for the next one, or finished when there is none."""
+def cycle_status(
+    report: CycleReport, totals: JobTotals, next_cycle_at: datetime | None, queued: int = 0
+) -> dict[str, Any]:
+    """Custom status after a cycle: waiting for the next one (with the work queued for it), or finished."""
     return {
         "phase": "waiting" if next_cycle_at is not None else "finished",
         "cycle": report.cycle,
@@ -295,13 +325,18 @@ def cycle_status(report: CycleReport, totals: JobTotals, next_cycle_at: datetime
         "itemsTotal": report.items_total,
         "lastCycleAt": iso_utc(report.finished_at),
         "nextCycleAt": iso_utc(next_cycle_at) if next_cycle_at is not None else None,
+        "queuedWork": queued,
         "totals": totals.to_json(),
     }
 
 
-def build_summary(totals: JobTotals, stopped_by: StoppedBy, last_cycle: CycleReport) -> dict[str, Any]:
-    """The orchestration output: totals over every execution, why it ended, the last cycle."""
-    return {**totals.to_json(), "stoppedBy": stopped_by.value, "lastCycle": last_cycle.to_json()}
+def build_summary(
+    totals: JobTotals, stopped_by: StoppedBy, last_cycle: CycleReport, work_not_done: int = 0
+) -> dict[str, Any]:
+    """The orchestration output: totals over every execution, why it ended, the last cycle, and how much work
+    handed in by events arrived too late for a cycle (no cycle follows the last one)."""
+    summary = {**totals.to_json(), "stoppedBy": stopped_by.value, "lastCycle": last_cycle.to_json()}
+    return {**summary, "workNotDone": work_not_done}
 
 
 def _outcome(item: int, task: TaskBase) -> ItemOutcome:
@@ -310,15 +345,43 @@ def _outcome(item: int, task: TaskBase) -> ItemOutcome:
     return ItemOutcome(item=item, succeeded=False, error=short_error(task.result))
 
 
-def _run_items(
-    context: DurableOrchestrationContext, job: JobInput, cycle: int
-) -> Generator[TaskBase, Any, list[ItemOutcome]]:
-    """Fan the items out and wait until every one has succeeded or run out of retries.
+@dataclass
+class WorkInbox:
+    """The Work events this execution receives. One waiter is always open, so that every event is taken as it
+    arrives: the 1.x SDK keeps only one event of a name that arrives while no waiter for it is open."""
 
-    An item that still fails after RETRY_MAX_ATTEMPTS is recorded as failed and the cycle carries
-    on: one bad item must not end an eternal job. task_all alone cannot do this, because it
-    raises at the first item that runs out of retries while the others may still be running, so
-    those are then awaited one by one.
+    context: DurableOrchestrationContext
+    waiter: TaskBase
+    arrived: list[Any] = field(default_factory=list)
+    dropped: int = 0
+
+    @classmethod
+    def open(cls, context: DurableOrchestrationContext) -> WorkInbox:
+        return cls(context, context.wait_for_external_event(WORK_EVENT_NAME))
+
+    def take(self) -> None:
+        """Keep the event the waiter got (beyond MAX_QUEUED_WORK it is dropped, counted) and open the next waiter."""
+        if len(self.arrived) < MAX_QUEUED_WORK:
+            self.arrived.append(self.waiter.result)
+        else:
+            self.dropped += 1
+        self.waiter = self.context.wait_for_external_event(WORK_EVENT_NAME)
+
+    @property
+    def not_done(self) -> int:
+        """Work that arrived and that no cycle of this execution will do."""
+        return len(self.arrived) + self.dropped
+
+
+def _run_items(
+    context: DurableOrchestrationContext, job: JobInput, cycle: int, inbox: WorkInbox
+) -> Generator[TaskBase, Any, list[ItemOutcome]]:
+    """Fan the items out (the regular ones, then the queued work) and wait until every one has succeeded or run out
+    of retries, taking Work events as they come.
+
+    An item that still fails after RETRY_MAX_ATTEMPTS is recorded as failed and the cycle carries on: one bad item
+    must not end an eternal job. The all-items task fails at the first item that runs out of retries while the
+    others may still be running, so those are then waited for one by one.
     """
     retry = RetryOptions(
         first_retry_interval_in_milliseconds=RETRY_FIRST_INTERVAL_MS,
@@ -326,24 +389,24 @@ def _run_items(
     )
     tasks = [
         context.call_activity_with_retry(ACTIVITY_NAME, retry, activity_payload(job, cycle, item))
-        for item in range(job.work_items)
+        for item in range(job.work_items + len(job.queued))
     ]
-    try:
-        yield context.task_all(tasks)
-    except Exception:  # noqa: BLE001 - the SDK reports a failed activity as a plain Exception
-        for task in tasks:
-            if not task.is_completed:
-                # The failure is read from the task's state below, not from the exception.
-                with suppress(Exception):
-                    yield task
+    waiting = [context.task_all(tasks)]
+    while waiting:
+        if (yield context.task_any([*waiting, inbox.waiter])) is inbox.waiter:
+            inbox.take()
+            continue
+        # The failure of an item is read from its task's state below, not raised here.
+        waiting = [task for task in tasks if not task.is_completed]
     return [_outcome(item, task) for item, task in enumerate(tasks)]
 
 
 def run_job(context: DurableOrchestrationContext) -> Generator[TaskBase, Any, dict[str, Any] | None]:
-    """Run one cycle, then finish, or wait for the timer (next cycle) or a Stop event.
+    """Run one cycle, then finish, or wait for the timer (next cycle) or a Stop event, taking Work events all along.
 
-    The next cycle starts as a new execution (continue-as-new) carrying the totals in its input,
-    so the history never grows beyond one cycle.
+    The next cycle starts as a new execution (continue-as-new) carrying the totals and the work that arrived in its
+    input, so the history never grows beyond one cycle. A Work event processed in the same batch as the timer, after
+    it, is lost with this execution: the 1.x SDK cannot carry unprocessed events over.
     """
     try:
         raw = context.get_input(expected_type=dict)
@@ -351,31 +414,36 @@ def run_job(context: DurableOrchestrationContext) -> Generator[TaskBase, Any, di
         # The SDK only decodes object inputs; lists, numbers and plain strings fail inside it.
         raise JobInputError("input must be a JSON object or nothing") from None
     job = parse_job_input(raw)
+    inbox = WorkInbox.open(context)
 
     cycle = job.next_cycle
     context.set_custom_status(working_status(job))
-    outcomes = yield from _run_items(context, job, cycle)
+    outcomes = yield from _run_items(context, job, cycle, inbox)
     report = build_cycle_report(cycle, outcomes, context.current_utc_datetime)
     totals = job.carried.plus(report)
 
     if not job.eternal:
         context.set_custom_status(cycle_status(report, totals, None))
-        return build_summary(totals, StoppedBy.COMPLETED, report)
+        return build_summary(totals, StoppedBy.COMPLETED, report, inbox.not_done)
     if job.max_cycles is not None and totals.cycles >= job.max_cycles:
         context.set_custom_status(cycle_status(report, totals, None))
-        return build_summary(totals, StoppedBy.MAX_CYCLES, report)
+        return build_summary(totals, StoppedBy.MAX_CYCLES, report, inbox.not_done)
 
     next_cycle_at = context.current_utc_datetime + timedelta(seconds=job.interval_seconds)
-    context.set_custom_status(cycle_status(report, totals, next_cycle_at))
     timer = context.create_timer(next_cycle_at)
     stop = context.wait_for_external_event(STOP_EVENT_NAME)
-    winner = yield context.task_any([timer, stop])
+    while True:
+        context.set_custom_status(cycle_status(report, totals, next_cycle_at, len(inbox.arrived)))
+        winner = yield context.task_any([timer, stop, inbox.waiter])
+        if winner is not inbox.waiter:
+            break
+        inbox.take()
     if winner is stop:
         # A pending timer would keep the instance alive until it fires. create_timer is hinted TaskBase, which has
         # no cancel, but returns a TimerTask or LongTimerTask, which do.
         timer.cancel()  # type: ignore[attr-defined]
         context.set_custom_status(cycle_status(report, totals, None))
-        return build_summary(totals, StoppedBy.STOP_EVENT, report)
+        return build_summary(totals, StoppedBy.STOP_EVENT, report, inbox.not_done)
 
-    context.continue_as_new(replace(job, carried=totals).to_json())
+    context.continue_as_new(replace(job, carried=totals, queued=tuple(inbox.arrived)).to_json())
     return None

@@ -258,6 +258,7 @@ def test_summary_holds_totals_the_reason_and_the_last_cycle() -> None:
             "firstError": "boom",
             "finishedAt": "2024-05-01T10:00:05.000Z",
         },
+        "workNotDone": 0,
     }
 
 

@@ -17,6 +17,7 @@ import azure.functions as func
 import pytest
 
 from sample_job.job import WorkItemFailure
+from singleton_start.core.http_answers import event_body
 from tests.support.worker import LoadedFunction, load_function
 
 ORCHESTRATOR = "SingletonOrchestrator"
@@ -256,8 +257,11 @@ def test_first_episode_fans_out_every_item_with_retry_and_reports_working(orches
     state = replay(orchestrator_main, History(None))
 
     assert state["isDone"] is False
-    (fan_out,) = state["actions"][0]
+    (race,) = state["actions"][0]
+    assert race["actionType"] == Action.WHEN_ANY
+    fan_out, work = race["compoundActions"]
     assert fan_out["actionType"] == Action.WHEN_ALL
+    assert (work["actionType"], work["externalEventName"]) == (Action.WAIT_FOR_EXTERNAL_EVENT, "Work")
     assert activity_calls(state) == payloads(1, 3)
     assert state["customStatus"] == {
         "phase": "working",
@@ -267,6 +271,7 @@ def test_first_episode_fans_out_every_item_with_retry_and_reports_working(orches
         "itemsTotal": 3,
         "lastCycleAt": None,
         "nextCycleAt": None,
+        "queuedWork": 0,
         "totals": {"cycles": 0, "itemsDone": 0, "itemsFailed": 0},
     }
 
@@ -296,6 +301,7 @@ def test_single_cycle_completes_with_summary_once_every_item_is_done(orchestrato
             "firstError": None,
             "finishedAt": finished_at,
         },
+        "workNotDone": 0,
     }
     assert state["customStatus"]["phase"] == "finished"
     assert state["customStatus"]["lastCycleAt"] == finished_at
@@ -323,10 +329,10 @@ def test_eternal_cycle_then_waits_for_the_timer_or_a_stop_event(orchestrator_mai
     state = replay(orchestrator_main, history)
 
     assert state["isDone"] is False
-    fan_out, wait = state["actions"][0]
-    assert fan_out["actionType"] == Action.WHEN_ALL
+    race, wait = state["actions"][0]
+    assert race["compoundActions"][0]["actionType"] == Action.WHEN_ALL
     assert wait["actionType"] == Action.WHEN_ANY
-    timer, stop = wait["compoundActions"]
+    timer, stop = wait["compoundActions"]  # the Work waiter of the cycle stays open, scheduled once
     next_cycle_at = history.now + timedelta(seconds=30)
     assert timer == {
         "actionType": Action.CREATE_TIMER,
@@ -343,6 +349,7 @@ def test_eternal_cycle_then_waits_for_the_timer_or_a_stop_event(orchestrator_mai
         "itemsTotal": 2,
         "lastCycleAt": _iso(history.now),
         "nextCycleAt": _iso(next_cycle_at),
+        "queuedWork": 0,
         "totals": {"cycles": 1, "itemsDone": 2, "itemsFailed": 0},
     }
 
@@ -553,7 +560,8 @@ def test_item_out_of_retries_does_not_end_the_cycle_while_others_run(orchestrato
     assert state["isDone"] is False
     assert "output" not in state
     assert activity_calls(state) == items
-    assert actions_of(state, Action.WHEN_ANY) == []
+    (race,) = actions_of(state, Action.WHEN_ANY)  # the items still running, raced with the Work inbox
+    assert [action["actionType"] for action in race["compoundActions"]][-1] == Action.WAIT_FOR_EXTERNAL_EVENT
     assert state["customStatus"]["phase"] == "working"
 
 
@@ -566,7 +574,7 @@ def test_item_out_of_retries_is_recorded_as_failed_and_eternal_job_carries_on(
     state = replay(orchestrator_main, history)
 
     assert state["isDone"] is False
-    (wait,) = actions_of(state, Action.WHEN_ANY)
+    wait = actions_of(state, Action.WHEN_ANY)[-1]
     assert wait["compoundActions"][1]["externalEventName"] == "Stop"
     status = state["customStatus"]
     assert (status["phase"], status["itemsDone"], status["itemsFailed"]) == ("waiting", 2, 1)
@@ -664,3 +672,93 @@ def test_replaying_the_same_history_twice_gives_identical_state(
     second = orchestrator_main(func.OrchestrationContext(history.context_json()))
 
     assert first == second
+
+
+# --- work handed in by Work events ----------------------------------------------------------------
+
+
+def test_work_events_while_waiting_are_kept_and_carried_into_the_next_cycle(
+    orchestrator_main: OrchestratorMain,
+) -> None:
+    history, fire_at = eternal_cycle_waiting()
+    history.next_episode(3).event_raised("Work", {"file": "a.csv"}).event_raised("Work", {"file": "b.csv"})
+
+    waiting = replay(orchestrator_main, history)
+
+    assert waiting["isDone"] is False and waiting["customStatus"]["queuedWork"] == 2
+    history.next_episode(27).timer_fired(2, fire_at)
+    state = replay(orchestrator_main, history)
+
+    (restart,) = actions_of(state, Action.CONTINUE_AS_NEW)
+    assert json.loads(restart["input"])["queued"] == [{"file": "a.csv"}, {"file": "b.csv"}]
+
+
+def test_work_events_during_a_cycle_are_taken_as_they_come_not_only_the_last(
+    orchestrator_main: OrchestratorMain,
+) -> None:
+    """The 1.x SDK keeps one event of a name that arrives while nothing waits for it; the job keeps a waiter open."""
+    items = payloads(1, 2)
+    history = cycle_scheduled(History(ETERNAL_INPUT), items)
+    history.next_episode().event_raised("Work", 1).event_raised("Work", 2).event_raised("Work", 3)
+    cycle_completed(history, items)
+    fire_at = history.now + timedelta(seconds=30)
+    history.timer_created(2, fire_at).next_episode(30).timer_fired(2, fire_at)
+
+    state = replay(orchestrator_main, history)
+
+    (restart,) = actions_of(state, Action.CONTINUE_AS_NEW)
+    assert json.loads(restart["input"])["queued"] == [1, 2, 3]
+
+
+def test_the_next_cycle_does_the_queued_work_as_items_after_the_regular_ones(
+    orchestrator_main: OrchestratorMain,
+) -> None:
+    state = replay(orchestrator_main, History({**CARRIED_AFTER_FIRST_CYCLE, "queued": [{"file": "a.csv"}]}))
+
+    assert activity_calls(state) == [*payloads(2, 2), {"cycle": 2, "item": 2, "fail": False, "work": {"file": "a.csv"}}]
+    assert state["customStatus"]["itemsTotal"] == 3
+
+
+def test_work_that_arrives_when_no_cycle_follows_is_counted_as_not_done(orchestrator_main: OrchestratorMain) -> None:
+    history, _ = eternal_cycle_waiting()
+    history.next_episode().event_raised("Work", "late").event_raised("Stop")
+
+    state = replay(orchestrator_main, history)
+
+    assert state["output"]["stoppedBy"] == "stop-event" and state["output"]["workNotDone"] == 1
+
+
+def event_raised_as_posted(history: History, name: str, body: bytes) -> History:
+    """An EventRaised as the extension records the body of a raise-event request: the JSON value the body holds,
+    serialized again (HttpApiHandler.HandleRaiseEventRequestAsync reads the body as a JToken)."""
+    return history._add(Event.EVENT_RAISED, Name=name, Input=json.dumps(json.loads(body)))
+
+
+@pytest.mark.parametrize("data", [{"file": "a.csv", "rows": 3}, [1, 2], "text", 7])
+def test_event_data_posted_by_the_app_arrives_as_the_value_itself(
+    orchestrator_main: OrchestratorMain, data: Any
+) -> None:
+    history, fire_at = eternal_cycle_waiting()
+    event_raised_as_posted(history.next_episode(), "Work", event_body(data))
+    history.next_episode(29).timer_fired(2, fire_at)
+
+    state = replay(orchestrator_main, history)
+
+    (restart,) = actions_of(state, Action.CONTINUE_AS_NEW)
+    assert json.loads(restart["input"])["queued"] == [data]
+
+
+def test_event_data_posted_as_the_1x_sdks_raise_event_does_arrives_as_a_string(
+    orchestrator_main: OrchestratorMain,
+) -> None:
+    """What the app's own posting avoids: the SDK posts json.dumps(data) as JSON again (azure-functions-durable-python
+    #295), so wait_for_external_event yields the JSON text, not the object."""
+    data = {"file": "a.csv"}
+    history, fire_at = eternal_cycle_waiting()
+    event_raised_as_posted(history.next_episode(), "Work", json.dumps(json.dumps(data)).encode())
+    history.next_episode(29).timer_fired(2, fire_at)
+
+    state = replay(orchestrator_main, history)
+
+    (restart,) = actions_of(state, Action.CONTINUE_AS_NEW)
+    assert json.loads(restart["input"])["queued"] == [json.dumps(data)]

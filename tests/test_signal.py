@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -14,7 +15,7 @@ from tests.conftest import body_of, new_instance_id
 from tests.support.azurite import Azurite
 from tests.support.durable_standin import DurableStandin
 from tests.support.observe import MANAGEMENT_KEYS
-from tests.support.worker import PUBLIC_BASE_URL, LoadedFunction, invoke, load_function, route_request
+from tests.support.worker import PUBLIC_BASE_URL, LoadedFunction, app_defining, invoke, load_function, route_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -24,9 +25,12 @@ EVENT = "Work"
 
 
 @pytest.fixture
-def signal_route(azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch) -> LoadedFunction:
+def signal_route(
+    azurite: Azurite, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> LoadedFunction:
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("SINGLETON_ORCHESTRATORS", f"{ORCHESTRATOR},{OTHER}")
+    monkeypatch.setenv("AzureWebJobsScriptRoot", app_defining(tmp_path, ORCHESTRATOR, OTHER))
     durable.run_seconds = 600  # a started instance is picked up and runs
     return load_function("HttpSignal")
 
