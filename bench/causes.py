@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.figures import BLOB_OP_KINDS, CPU, DUPLICATE, DUPLICATE_TRIP, FRESH, LOAD, RESTART, SPREAD, STORM
+from bench.figures import BLOB_OP_KINDS, CPU, DUPLICATE, DUPLICATE_TRIP, EVENTS, FRESH, LOAD, RESTART, SPREAD, STORM
 
 # The scenarios whose storage operations stand beside each target.
 SCENARIOS_OF = {
@@ -57,6 +57,8 @@ class Causes:
             return self.cpu()
         if key == LOAD:
             return self.load()
+        if key == EVENTS:
+            return self.events()
         raise ValueError(f"no cause for target {key!r}")
 
     def latency(self, case: str) -> str:
@@ -113,6 +115,16 @@ class Causes:
             f"{cpu(app):.2f} ms CPU per fresh start against the sample's {cpu(naive):.2f} ms: {blob_ops(app):.2f} "
             f"blob requests per start at {per_call:.2f} ms CPU each alone (the storage SDK's pipeline) make "
             f"{sdk:.2f} ms; the other {own:.2f} ms beyond the sample's is the app's own code"
+        )
+
+    def events(self) -> str:
+        burst, lone = self.scenarios["events_app"], self.scenarios["event_app"]
+        answers = ", ".join(f"{n} x {status}" for status, n in burst["statuses"].items())
+        busy = len(burst["rounds"]) and cpu(burst) * self.settings["event_burst"]
+        return (
+            f"the slowest of the burst took {burst['latency_ms']['p99']:.1f} ms against {p50(lone):.1f} ms for a lone "
+            f"event ({answers}): {self.settings['event_burst']} requests x {cpu(burst):.2f} ms CPU = {busy:.1f} ms on "
+            f"one event loop, {ops(burst):.2f} storage operations per request against {ops(lone):.2f}"
         )
 
     def load(self) -> str:

@@ -68,6 +68,7 @@ class Measured:
         """The figures a target compares round by round."""
         return {
             "p50_ms": round(percentile(self.latencies, 50) * 1000, 3),
+            "max_ms": round(max(self.latencies) * 1000, 3),
             "wall_ms": round(sum(self.walls) * 1000, 3),
             "requests_per_second": round(self.requests / sum(self.walls), 1),
             "cpu_ms_per_request": round(self.cpu_seconds / self.requests * 1000, 3),
@@ -153,7 +154,7 @@ def differences(left: Sequence[float], right: Sequence[float]) -> list[float]:
 
 
 # Target keys, so that a cause can be found for each.
-FRESH, RESTART, DUPLICATE, DUPLICATE_TRIP, STORM, SPREAD, CPU, LOAD = (
+FRESH, RESTART, DUPLICATE, DUPLICATE_TRIP, STORM, SPREAD, CPU, LOAD, EVENTS = (
     "fresh",
     "restart",
     "duplicate",
@@ -162,7 +163,10 @@ FRESH, RESTART, DUPLICATE, DUPLICATE_TRIP, STORM, SPREAD, CPU, LOAD = (
     "spread",
     "cpu",
     "load",
+    "events",
 )
+# Events sent at once to one Running instance; none may wait for another.
+EVENT_BURST = 20
 
 
 def targets(
@@ -235,6 +239,16 @@ def targets(
                 ),
                 "<=",
                 2.5,
+                "x",
+            ),
+        ),
+        (
+            EVENTS,
+            target(
+                f"{EVENT_BURST} concurrent events to one Running instance: the slowest / a lone event's p50",
+                ratios(by_round(scenarios, "events_app", "max_ms"), by_round(scenarios, "event_app", "p50_ms")),
+                "<=",
+                2.0,
                 "x",
             ),
         ),

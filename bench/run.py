@@ -37,14 +37,14 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from bench.backends import Backends
 from bench.causes import missed
-from bench.figures import Measured, summary, targets
+from bench.figures import EVENT_BURST, Measured, summary, targets
 from bench.loading import measure_loads
 from bench.profiling import write_profile
 from bench.report import render
 from singleton_start.adapters.blob_lease import storage_options
 from tests.support.azurite import Azurite
 from tests.support.naive_start import naive_main
-from tests.support.worker import LoadedFunction, invoke, load_function, start_request
+from tests.support.worker import LoadedFunction, invoke, load_function, route_request, start_request
 
 ORCHESTRATOR = "SingletonOrchestrator"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -129,17 +129,20 @@ CASES = ("fresh", "restart", "duplicate", "storm", "spread")
 SCENARIOS = [scenario_name(case, side, False) for case in CASES for side in ("app", "naive")] + [
     scenario_name(case, "app", True) for case in CASES
 ]
+# The app's event route, to one Running instance: a lone event at a time, then a burst all at once.
+EVENT_SCENARIOS = ["event_app", "events_app"]
 
 
 class Bench:
     """The app and the naive sample on one set of backends, measured case by case, side by side, round by round."""
 
-    def __init__(self, options: Options, backends: Backends, app: LoadedFunction) -> None:
+    def __init__(self, options: Options, backends: Backends, app: LoadedFunction, events: LoadedFunction) -> None:
         self.options = options
         self.backends = backends
         self.app = app
+        self.events = events
         self.starter = backends.endpoints.starter
-        self.results: dict[str, list[Measured]] = {name: [] for name in SCENARIOS}
+        self.results: dict[str, list[Measured]] = {name: [] for name in SCENARIOS + EVENT_SCENARIOS}
 
     async def app_handler(self, req: func.HttpRequest, starter: str) -> func.HttpResponse:
         response: func.HttpResponse = await invoke(self.app, req=req, starter=starter)
@@ -217,6 +220,36 @@ class Bench:
                 posts = keyed([each for each in instance_ids for _ in range(per_id)], with_key)
                 self.results[scenario_name(name, side, with_key)].append(await self.burst(handler, posts, ids))
 
+    async def send_event(self, instance_id: str, n: int, measured: Measured) -> None:
+        url = f"http://localhost:7071/api/orchestrators/{ORCHESTRATOR}/{instance_id}/events/Work"
+        params = {"functionName": ORCHESTRATOR, "instanceId": instance_id, "eventName": "Work"}
+        request = route_request(
+            "POST", url, params, json.dumps({"n": n}).encode(), {"Content-Type": "application/json"}
+        )
+        began = time.perf_counter()
+        status = (await invoke(self.events, req=request, starter=self.starter)).status_code
+        measured.latencies.append(time.perf_counter() - began)
+        measured.statuses[status] += 1
+
+    async def event_cases(self) -> None:
+        """Events to one Running instance, started through the app: one at a time, then EVENT_BURST at once."""
+        instance_id = new_id("events")
+        await self.post(self.app_handler, (instance_id, None), Measured())
+        self.backends.set_status("Running", [instance_id])
+        for name, concurrent in (("event_app", False), ("events_app", True)):
+            self.backends.recount()
+            measured = Measured(ids=1 if concurrent else None)
+            began, cpu_began = time.perf_counter(), time.process_time()
+            if concurrent:
+                await asyncio.gather(*(self.send_event(instance_id, n, measured) for n in range(EVENT_BURST)))
+            else:
+                for n in range(self.options.requests):
+                    await self.send_event(instance_id, n, measured)
+            measured.walls.append(time.perf_counter() - began)
+            measured.cpu_seconds += time.process_time() - cpu_began
+            measured.counts = self.backends.counts()
+            self.results[name].append(measured)
+
     async def round(self, number: int) -> None:
         """Every case once per side; the side that goes first alternates, so a drift of the machine falls on both."""
         self.clear()
@@ -227,6 +260,7 @@ class Bench:
         await self.concurrent(sides, False)
         await self.lifecycle([("app", self.app_handler)], True, self.options.requests)
         await self.concurrent([("app", self.app_handler)], True)
+        await self.event_cases()
 
     async def warm_up(self) -> None:
         """Open connection pools, create the lock container and import lazily loaded code; nothing is kept."""
@@ -285,12 +319,12 @@ async def mean_cost(call: Callable[[], Awaitable[object]], count: int) -> tuple[
     return round(wall / count * 1000, 3), round(cpu / count * 1000, 3)
 
 
-def load_app(connection_string: str) -> LoadedFunction:
-    """HttpStartSingle loaded as the worker loads it, with the given AzureWebJobsStorage."""
+def load_app(connection_string: str, name: str = "HttpStartSingle") -> LoadedFunction:
+    """A function folder loaded as the worker loads it, with the given AzureWebJobsStorage."""
     previous = os.environ.get("AzureWebJobsStorage")
     os.environ["AzureWebJobsStorage"] = connection_string
     try:
-        return load_function("HttpStartSingle")
+        return load_function(name)
     finally:
         if previous is None:
             del os.environ["AzureWebJobsStorage"]
@@ -298,9 +332,11 @@ def load_app(connection_string: str) -> LoadedFunction:
             os.environ["AzureWebJobsStorage"] = previous
 
 
-async def measure(options: Options, azurite: Azurite, backends: Backends, app: LoadedFunction) -> dict[str, Any]:
+async def measure(
+    options: Options, azurite: Azurite, backends: Backends, app: LoadedFunction, events: LoadedFunction
+) -> dict[str, Any]:
     """Call costs, the rounds of scenarios, the profile and the loads, in that order, after a warm-up."""
-    bench = Bench(options, backends, app)
+    bench = Bench(options, backends, app, events)
     proxied_blob = azurite.connection_string_via(backends.endpoints.blob_port)
     await bench.warm_up()
     return {
@@ -320,11 +356,13 @@ async def run(options: Options) -> dict[str, Any]:
         backends = Backends(azurite.port, options.storage_ms / 1000)
         try:
             app = load_app(azurite.connection_string_via(backends.endpoints.blob_port))
+            events = load_app(azurite.connection_string_via(backends.endpoints.blob_port), "HttpRaiseEvent")
             try:
                 async with asyncio.timeout(options.timeout_seconds):
-                    measured = await measure(options, azurite, backends, app)
+                    measured = await measure(options, azurite, backends, app, events)
             finally:
                 await app.module.endpoint.close()
+                await events.module.endpoint.close()
         finally:
             backends.stop()
     finally:
@@ -334,6 +372,7 @@ async def run(options: Options) -> dict[str, Any]:
         "settings": {
             **{key: value for key, value in asdict(options).items() if key not in ("out", "timeout_seconds", "check")},
             "spread_per_id": SPREAD_PER_ID,
+            "event_burst": EVENT_BURST,
             "processes": "app or sample in this process; stand-in and blob delay proxy in a child; Azurite apart",
             "python": platform.python_version(),
             "cpus": os.cpu_count(),

@@ -7,15 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import DUPLICATE_POSTS, SCENARIOS, parse_options, run
+from bench.figures import EVENT_BURST
+from bench.run import DUPLICATE_POSTS, EVENT_SCENARIOS, SCENARIOS, parse_options, run
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-CONCURRENT = {"storm_app", "storm_naive", "spread_app", "spread_naive", "storm_keyed_app", "spread_keyed_app"}
+CONCURRENT = {
+    "storm_app",
+    "storm_naive",
+    "spread_app",
+    "spread_naive",
+    "storm_keyed_app",
+    "spread_keyed_app",
+    "events_app",
+}
 CALLS = ("status_read", "blob_read", "blob_read_direct")
 CALL_COSTS = {f"{call}_{unit}" for call in CALLS for unit in ("ms", "cpu_ms")}
 OP_KINDS = {"status", "start", "lease", "record", "other", "total"}
-ROUND_FIGURES = {"p50_ms", "wall_ms", "requests_per_second", "cpu_ms_per_request"}
+ROUND_FIGURES = {"p50_ms", "max_ms", "wall_ms", "requests_per_second", "cpu_ms_per_request"}
 TARGETS = [
     "restart of an ID started through the app: app p50 / sample p50",
     "fresh ID: app p50 / sample p50",
@@ -24,6 +33,7 @@ TARGETS = [
     "4 concurrent for one new ID: round / one fresh start's p50",
     "12 concurrent over 3 IDs: app req/s / sample req/s",
     "app CPU per fresh start / sample's",
+    f"{EVENT_BURST} concurrent events to one Running instance: the slowest / a lone event's p50",
     "loading HttpStartSingle in a new process: app - sample",
 ]
 ROUNDS = 2
@@ -54,7 +64,7 @@ async def test_quick_bench_writes_every_case_round_target_cause_and_profile(
     assert report["settings"]["storage_ms"] == 5.0
     assert set(report["call_costs"]) == CALL_COSTS
     assert all(is_number(value) for value in report["call_costs"].values())
-    assert list(report["scenarios"]) == SCENARIOS
+    assert list(report["scenarios"]) == SCENARIOS + EVENT_SCENARIOS
     for name, figures in report["scenarios"].items():
         assert figures["requests"] > 0, name
         assert set(figures["latency_ms"]) == {"p50", "p90", "p99"}, name
@@ -70,6 +80,9 @@ async def test_quick_bench_writes_every_case_round_target_cause_and_profile(
     for side in ("app", "naive", "keyed_app"):
         assert report["scenarios"][f"restart_{side}"]["statuses"] == {"202": 2 * ROUNDS}, side
         assert report["scenarios"][f"duplicate_{side}"]["statuses"] == {"409": 2 * ROUNDS * DUPLICATE_POSTS}, side
+    # Every event to the Running instance is queued, the burst's as much as the lone ones'.
+    assert report["scenarios"]["event_app"]["statuses"] == {"202": 2 * ROUNDS}
+    assert report["scenarios"]["events_app"]["statuses"] == {"202": EVENT_BURST * ROUNDS}
     for side in ("app", "sample"):
         assert len(report["loads"][side]["load_ms"]) == 1 and report["loads"][side]["modules"] > 0, side
     assert report["loads"]["app"]["imports_identity"] is False
