@@ -27,6 +27,7 @@ from singleton_start.grpc_answers import describe as grpc_describe
 from singleton_start.instance_status import InstanceStatus
 from singleton_start.ports import (
     BackendUnavailable,
+    CommandRefused,
     InstanceGone,
     InstanceNotFound,
     Lease,
@@ -38,11 +39,17 @@ from singleton_start.ports import (
 )
 from singleton_start.status import ACTIVE_STATUSES, MISSING, InstanceState, Observed
 
-from .model import ALREADY_EXISTS, Answer, World
+from .model import (
+    EPOCH,
+    Answer,
+    World,
+    grpc_state,
+    is_already_exists,
+)
+from .model import grpc_answer as extension_grpc_answer
 
 LOG = logging.getLogger(__name__)
 REQUEST_TAG: contextvars.ContextVar[str] = contextvars.ContextVar("simulated_request", default="unknown")
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 RELEASE_TIMEOUT_SECONDS = 2.0  # as singleton_start.lock bounds a release
 TIMED_OUT = Answer(-1)
 
@@ -98,12 +105,17 @@ def observed(body: Mapping[str, Any]) -> Observed:
     return Observed(
         InstanceState.ACTIVE if status in ACTIVE_STATUSES else InstanceState.ENDED,
         status,
-        wall_time(float(body["createdTime"])).replace(microsecond=0),
-        wall_time(float(body["lastUpdatedTime"])).replace(microsecond=0),
+        wire_datetime(str(body["createdTime"])),
+        wire_datetime(str(body["lastUpdatedTime"])),
         body.get("input"),
         body.get("output"),
         body.get("name"),
     )
+
+
+def wire_datetime(text: str) -> datetime:
+    """A status body's time ("2026-01-01T00:00:05Z") as an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 class SimBackend:
@@ -123,7 +135,7 @@ class SimBackend:
         """The tracking row a status read's answer shows, None for no instance; BackendUnavailable otherwise."""
         if answer.status == 404:
             return None
-        if answer.status == 200 and isinstance(answer.body, dict):
+        if answer.status in (200, 202) and isinstance(answer.body, dict):
             return answer.body
         raise BackendUnavailable(f"The status read was answered with {describe(answer)}.")
 
@@ -189,72 +201,41 @@ class SimBackend:
             raise InstanceNotFound(f"The {kind} found no instance.")
         if answer.status == 410:
             raise InstanceGone(f"The {kind} found the instance ended.")
+        if answer.status == 400:
+            raise CommandRefused(f"The {kind} was refused: {describe(answer)}.")
         raise OutcomeUnknown(f"The {kind} was answered with {describe(answer)}.")
 
 
 def already_exists(answer: Answer) -> bool:
-    """The extension's refusal of a start over an active instance: 409, or older releases' 500 naming it."""
-    body = answer.body if isinstance(answer.body, dict) else {}
-    return answer.status == 409 or (answer.status == 500 and body.get("ExceptionType") == ALREADY_EXISTS)
+    """The extension's refusal of a start over an active instance: the catch-all 500 naming the exception."""
+    return is_already_exists(answer)
 
 
-# What the gRPC client reports for a call whose connection could not be opened (grpc core's wording).
-GRPC_NOT_CONNECTED = (
-    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:4001: "
-    "Failed to connect to remote host: Connection refused"
-)
-# A connection closed under a call that was already written (the host recycling, the channel dropped).
-GRPC_DROPPED = "Socket closed"
-# What the server reports for an exception a handler did not turn into a status (Grpc.Core HandlerUtils).
-GRPC_HANDLER_THREW = "Exception was thrown by handler."
 # The protocol's status names, from the names the model's rows carry.
 PROTOCOL_STATUS = {name: protocol for protocol, name in RUNTIME_STATUS_NAMES.items()}
 
 
-def grpc_answer(operation: str, answer: Answer, timeout: float) -> tuple[str, str]:
-    """What the extension's gRPC endpoint answers where the model's HTTP API gave `answer`: a status code's
-    name and details. `operation`: "start", "status", "terminate" or "event".
-
-    From Azure/azure-functions-durable-extension `LocalGrpcListener.cs` (TaskHubGrpcServer): StartInstance
-    turns OrchestrationAlreadyExistsException (the 409, and older releases' 500 naming it) into
-    ALREADY_EXISTS and every other exception (the handler's empty 500) into INTERNAL; GetInstance answers
-    a missing instance with `exists = false` (OK); TerminateInstance and RaiseEvent catch nothing, so
-    DurableClient's ArgumentException for no instance (the 404), its InvalidOperationException for one
-    that is not running (the 410) and a thrown handler (the empty 500) all reach the client as UNKNOWN.
-    The model's 503 (the call reached the host, which went away before answering) is a connection dropped
-    after the request was written; a refused connection is UNAVAILABLE before anything was sent; an answer
-    lost or late is the adapter's own timeout, as GrpcBackend classifies it.
-    """
+def grpc_answer(operation: str, answer: Answer, timeout: float, world: World) -> tuple[str, str]:
+    """What the 2.x SDK gets where the model's HTTP API gave `answer`: the extension's gRPC answer
+    (simulation.model.grpc_answer, for the world's Versions), or the adapter's own deadline when no answer came."""
     if answer is TIMED_OUT:
         return no_answer(timeout)
-    if answer.status is None:
-        return "UNAVAILABLE", GRPC_NOT_CONNECTED
-    if answer.status == 503:
-        return "UNAVAILABLE", GRPC_DROPPED
-    if operation == "start":
-        if answer.status == 202:
-            return "OK", ""
-        if already_exists(answer):
-            return "ALREADY_EXISTS", "An Orchestration instance with the ID already exists."
-        return "INTERNAL", "Failed to start instance."
-    if answer.status in ((200, 404) if operation == "status" else (202,)):
-        return "OK", ""
-    return "UNKNOWN", GRPC_HANDLER_THREW
+    return extension_grpc_answer(operation, answer, world.versions)
 
 
 class SimGrpcBackend(SimBackend):
     """The Backend port as backend_grpc.GrpcBackend is over the 2.x SDK: each model answer becomes what the
     extension's gRPC endpoint answers (grpc_answer), classified by the same grpc_answers functions.
 
-    The state read shows times to the tick (a protobuf Timestamp, where the HTTP API gives seconds) and the
-    input as the JSON text it was stored as, as durabletask's OrchestrationState does.
+    The state read shows times to the tick (a protobuf Timestamp, where the HTTP API gives seconds: the model's
+    grpc_state) and the input as the JSON text it was stored as, as durabletask's OrchestrationState does.
     """
 
     def _status_body(self, answer: Answer, timeout: float) -> Mapping[str, Any] | None:
-        code, details = grpc_answer("status", answer, timeout)
+        code, details = grpc_answer("status", answer, timeout, self._world)
         if code != "OK":
             raise read_failure(code, details)
-        return answer.body if answer.status == 200 and isinstance(answer.body, dict) else None
+        return grpc_state(answer)
 
     def _observed(self, body: Mapping[str, Any], with_input: bool) -> Observed:
         state, runtime_status = runtime_state(PROTOCOL_STATUS.get(str(body["runtimeStatus"]), ""))
@@ -269,15 +250,15 @@ class SimGrpcBackend(SimBackend):
         )
 
     def _describe(self, operation: str, answer: Answer, timeout: float) -> str:
-        return f"{describe(answer)}, over {grpc_describe(*grpc_answer(operation, answer, timeout))}"
+        return f"{describe(answer)}, over {grpc_describe(*grpc_answer(operation, answer, timeout, self._world))}"
 
     def _start_outcome(self, answer: Answer, timeout: float) -> None:
-        code, details = grpc_answer("start", answer, timeout)
+        code, details = grpc_answer("start", answer, timeout, self._world)
         if code != "OK":
             raise start_failure(code, details)
 
     def _command_outcome(self, kind: str, answer: Answer, timeout: float) -> None:
-        code, details = grpc_answer(kind, answer, timeout)
+        code, details = grpc_answer(kind, answer, timeout, self._world)
         if code != "OK":
             raise command_failure(f"The {kind}", code, details)
 
