@@ -56,7 +56,22 @@ def _text(value: Any) -> str | None:
 
 
 def _own(history: History, tag: str) -> list[Execution]:
-    return [execution for execution in history.executions if execution.tag == tag]
+    """The executions a request's start made that took effect: ran, or were marked Terminated before they could
+    (an execution whose start was discarded never did). One continued as new is one with its first."""
+    return [
+        execution
+        for execution in history.executions
+        if execution.tag == tag
+        and (execution.ran_at is not None or execution.merged_terminated_at is not None)
+        and execution.continued_from is None
+    ]
+
+
+def _first(executions: dict[str, Execution], execution: Execution) -> Execution:
+    """The execution a line of continue-as-new began with: a command meant for it is meant for its successors."""
+    while execution.continued_from is not None and execution.continued_from in executions:
+        execution = executions[execution.continued_from]
+    return execution
 
 
 def _groups(history: History) -> dict[tuple[str, str, str | None], list[Request]]:
@@ -134,7 +149,7 @@ def one_active_execution(history: History) -> list[Violation]:
     found = []
     by_id: dict[str, list[Execution]] = defaultdict(list)
     for execution in history.executions:
-        if execution.tag != OUTSIDE_TAG:
+        if execution.tag != OUTSIDE_TAG and execution.ran_at is not None:
             by_id[execution.instance_id].append(execution)
     for executions in by_id.values():
         ordered = sorted(executions, key=lambda e: e.created_at)
@@ -151,7 +166,7 @@ def one_active_execution(history: History) -> list[Violation]:
 
 def slipped_in_from_outside(message: Message, hit: Execution) -> bool:
     """An execution started outside the app after the command was decided: no lock of the app can keep it out
-    (the README's named window: keep every start of these IDs behind the app)."""
+    (the README's named window: keep every start of these IDs behind the app). `hit` is the first of its line."""
     return hit.tag == OUTSIDE_TAG and hit.created_at > message.decided_at
 
 
@@ -162,22 +177,22 @@ def commands_reach_only_their_target(history: History) -> list[Violation]:
     for message in history.messages:
         if message.tag == OUTSIDE_TAG or message.hit is None or message.kind == "start":
             continue
-        hit = executions[message.hit]
+        hit = _first(executions, executions[message.hit])
         if slipped_in_from_outside(message, hit):
             continue
         if message.kind == "terminate" and hit.created_at > message.decided_at:
             found.append(
                 Violation(
                     "commands_reach_only_their_target",
-                    f"{message.tag}'s terminate, decided at {message.decided_at:.3f}, ended {hit.execution_id} "
+                    f"{message.tag}'s terminate, decided at {message.decided_at:.3f}, ended {message.hit} "
                     f"({hit.tag}) made at {hit.created_at:.3f}",
                 )
             )
-        if message.kind == "event" and message.hit != message.addressed:
+        if message.kind == "event" and message.addressed not in executions[message.hit].lineage(executions):
             found.append(
                 Violation(
                     "commands_reach_only_their_target",
-                    f"{message.tag}'s event addressed {message.addressed} and reached {hit.execution_id} ({hit.tag})",
+                    f"{message.tag}'s event addressed {message.addressed} and reached {message.hit} ({hit.tag})",
                 )
             )
     return found
@@ -192,7 +207,7 @@ def routes_stay_in_allowlist(history: History) -> list[Violation]:
     for message in history.messages:
         if message.tag == OUTSIDE_TAG or message.hit is None or message.kind == "start":
             continue
-        if slipped_in_from_outside(message, executions[message.hit]):
+        if slipped_in_from_outside(message, _first(executions, executions[message.hit])):
             continue
         name = executions[message.hit].name.casefold()
         named = message.route.casefold() if message.route is not None else None

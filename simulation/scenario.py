@@ -12,21 +12,25 @@ from typing import Any
 
 from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
 
-from .model import FAULT_NAMES, Faults
+from .model import FAULT_NAMES, Faults, Versions, draw_versions
 
 INSTANCE_ID = "job"
 ALLOWLIST = ("SingletonOrchestrator", "Reporter")
 OUTSIDER = "Outsider"  # an orchestrator of the task hub that the app's allowlist does not name
 INPUTS: tuple[Any, ...] = ({"order": 1}, {"order": 2}, {"order": 3}, None)
 KEYS = ("key-a", "key-b")
+# What a client of the task hub outside the app does to the instance (Actor.kind), each through the extension's
+# own handler; "outside" is a start.
+DEFAULT_VERSIONS = Versions()
+OUTSIDE_KINDS = ("outside", "outside-terminate", "outside-event", "outside-suspend", "outside-resume", "outside-purge")
 
 
 @dataclass(frozen=True)
 class Actor:
-    """One caller: a start, terminate or event request to a host of the app, or a start outside the app."""
+    """One caller: a start, terminate or event request to a host of the app, or a client outside the app."""
 
     name: str
-    kind: str  # "start", "terminate", "event", "outside"
+    kind: str  # "start", "terminate", "event", or one of OUTSIDE_KINDS
     at: float
     host: int
     orchestrator: str
@@ -36,6 +40,8 @@ class Actor:
     def describe(self) -> str:
         if self.kind == "outside":
             return f"{self.name}: at {self.at:.3f} a start of {self.orchestrator} outside the app"
+        if self.kind in OUTSIDE_KINDS:
+            return f"{self.name}: at {self.at:.3f} a {self.kind.removeprefix('outside-')} outside the app"
         what = f"{self.kind} {self.orchestrator}"
         if self.kind == "start":
             what += f" input {self.input!r}" + (f" Idempotency-Key {self.key}" if self.key else "")
@@ -50,6 +56,7 @@ class Scenario:
     actors: tuple[Actor, ...]
     faults: Faults
     existing: tuple[str, str] | None  # (orchestrator, runtime status) of an instance there before the run
+    versions: Versions = DEFAULT_VERSIONS  # the releases the backend behaves as
 
     def describe(self) -> list[str]:
         s = self.settings
@@ -59,6 +66,7 @@ class Scenario:
             f"{s.start_attempts} attempts, deadline {s.request_timeout_seconds:g} s, "
             f"lock wait {s.lock_wait_seconds:g} s",
         ]
+        lines.append(f"versions: {self.versions.describe()}")
         if self.existing:
             lines.append(f"before the run: an instance of {self.existing[0]}, {self.existing[1]}")
         faults = [f"{name}={getattr(self.faults, name):g}" for name in FAULT_NAMES if getattr(self.faults, name)]
@@ -121,7 +129,7 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
             answer_lost=_fault(rng, 0.1, 0.3, 0.6),
             answer_late=_fault(rng, 0.1, 0.3),
             land_late=_fault(rng, 0.2, 0.5),
-            already_exists_500=_fault(rng, 0.5, 1.0),
+            slow_commands=_fault(rng, 0.5, 1.0),
             storage_refused=_fault(rng, 0.05, 0.2),
             storage_late=_fault(rng, 0.1, 0.3),
             storage_answer_lost=_fault(rng, 0.1, 0.3),
@@ -159,4 +167,40 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
     if rng.random() < 0.4:
         name = rng.choice((ALLOWLIST[0], ALLOWLIST[0], OUTSIDER))
         existing = (name, rng.choice(("Running", "Running", "Completed", "Failed", "Terminated", "Pending")))
-    return Scenario(seed, settings, hosts, tuple(sorted(actors, key=lambda a: a.at)), faults, existing)
+    # What is drawn after the app's requests comes from streams of its own, so that the app's requests of a seed
+    # stay as they were drawn before these were.
+    versions = draw_versions(random.Random(f"{seed}/versions"))
+    others = random.Random(f"{seed}/others")
+    faults = replace(
+        faults,
+        continue_as_new=others.choice((0.0, 0.0, 0.3, 0.6)),
+        # A worker whose control queue sat idle polls it every 30 s (the default MaxQueuePollingInterval); one
+        # kept busy by other instances takes a message within the queue delay.
+        max_polling_interval=others.choice((0.0, 30.0)),
+    )
+    actors.extend(_outside_actors(others, actors, span))
+    ordered = tuple(sorted(actors, key=lambda a: a.at))
+    return Scenario(seed, settings, hosts, ordered, faults, existing, versions)
+
+
+def _outside_actors(rng: random.Random, app: list[Actor], span: float) -> list[Actor]:
+    """Another client of the task hub: in some runs, a few of its terminates, events, suspends (each perhaps
+    resumed), purges and starts (each perhaps terminated soon after), at any time or just after a request of the
+    app, when the instance it started may not have run yet."""
+    if rng.random() < 0.45:
+        return []
+    actors: list[Actor] = []
+
+    def add(kind: str, at: float) -> None:
+        actors.append(Actor(f"o{len(app) + len(actors) + 1}", kind, round(at, 3), 0, OUTSIDER))
+
+    for _ in range(rng.randint(1, 3)):
+        near = rng.choice(app).at if app and rng.random() < 0.5 else None
+        at = rng.uniform(0.0, span + 30.0) if near is None else near + rng.uniform(0.1, 4.0)
+        kind = rng.choice((*OUTSIDE_KINDS, "outside-suspend", "outside-terminate"))
+        add(kind, at)
+        if kind == "outside-suspend" and rng.random() < 0.7:
+            add("outside-resume", at + rng.uniform(0.5, 30.0))
+        if kind == "outside" and rng.random() < 0.6:
+            add("outside-terminate", at + rng.uniform(0.1, 4.0))
+    return actors

@@ -24,7 +24,7 @@ import json
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -43,12 +43,12 @@ from singleton_start.core.grpc_answers import (
 )
 from singleton_start.core.status import MISSING, Observed
 
-from .model import ALREADY_EXISTS, Answer, World
+from .model import EPOCH, Answer, World, grpc_state
+from .model import grpc_answer as extension_grpc_answer
 
 REQUEST_TAG: contextvars.ContextVar[str] = contextvars.ContextVar("simulated_request", default="unknown")
 # The orchestrator a management route named, for the allowlist invariant; None for the start's own terminate.
 ROUTE_ORCHESTRATOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("route_orchestrator", default=None)
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 TIMED_OUT = Answer(-1)
 TASK_HUB = "SimHub"
 RPC_BASE = "http://127.0.0.1:17071/durabletask/"
@@ -112,17 +112,6 @@ async def call(send: Callable[[Callable[[Answer], None]], None], timeout: float)
         timer.cancel()
 
 
-def wire_status(body: Any) -> Any:
-    """The model's status body as the extension writes it: times as ISO "s" + "Z" (whole seconds)."""
-    if not isinstance(body, dict):
-        return body
-    wire = dict(body)
-    for name in ("createdTime", "lastUpdatedTime"):
-        if isinstance(wire.get(name), int | float):
-            wire[name] = wall_time(float(wire[name])).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return wire
-
-
 @dataclass(frozen=True)
 class Route:
     """One request to the extension's HTTP API, as HttpApiHandler routes it."""
@@ -173,9 +162,10 @@ class ModelTransport:
         else:
             kind, reason = target.operation, (target.query or {}).get("reason")
             orchestrator = ROUTE_ORCHESTRATOR.get()
+            event = {"event_name": target.name, "data": json.loads(body) if body else None} if kind == "event" else {}
             world.log(tag, f"sends {kind} to {instance_id}")
             answer = await call(
-                lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason), timeout
+                lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason, **event), timeout
             )
         if target.operation != "status":
             world.log(tag, f"{target.operation} answered {describe_answer(answer)}")
@@ -183,7 +173,7 @@ class ModelTransport:
             raise InDoubt(f"no answer within {timeout:.1f} seconds")
         if answer.status is None:
             raise Unavailable("the connection could not be opened (refused)")
-        return answer.status, wire_status(answer.body) if target.operation == "status" else answer.body
+        return answer.status, answer.body
 
 
 def describe_answer(answer: Answer) -> str:
@@ -201,48 +191,16 @@ def lock_key(instance_id: str, task_hub: str = TASK_HUB) -> str:
 
 # ---- the 2.x line: the extension's gRPC answers, classified as GrpcBackend classifies them
 
-# What the gRPC client reports for a call whose connection could not be opened (grpc core's wording).
-GRPC_NOT_CONNECTED = (
-    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:4001: "
-    "Failed to connect to remote host: Connection refused"
-)
-# A connection closed under a call that was already written (the host recycling, the channel dropped).
-GRPC_DROPPED = "Socket closed"
-# What the server reports for an exception a handler did not turn into a status (Grpc.Core HandlerUtils).
-GRPC_HANDLER_THREW = "Exception was thrown by handler."
 # The protocol's status names, from the names the model's rows carry.
 PROTOCOL_STATUS = {name: protocol for protocol, name in RUNTIME_STATUS_NAMES.items()}
 
 
-def already_exists(answer: Answer) -> bool:
-    """The extension's refusal of a start over an active instance: its catch-all 500 naming the exception."""
-    body = answer.body if isinstance(answer.body, dict) else {}
-    return answer.status == 409 or (answer.status == 500 and str(body.get("ExceptionType", "")) == ALREADY_EXISTS)
-
-
-def grpc_answer(operation: str, answer: Answer, timeout: float) -> tuple[str, str]:
-    """What the extension's gRPC endpoint answers where the model's HTTP API gave `answer`: a status code's name
-    and details. `operation`: "start", "status", "terminate" or "event". From LocalGrpcListener.cs
-    (TaskHubGrpcServer): StartInstance turns OrchestrationAlreadyExistsException into ALREADY_EXISTS and every
-    other exception into INTERNAL; GetInstance answers a missing instance with `exists = false` (OK);
-    TerminateInstance and RaiseEvent catch nothing, so DurableClient's exceptions reach the client as UNKNOWN.
-    The model's 503 is a connection dropped after the request was written; a refused connection is UNAVAILABLE
-    before anything was sent; a lost or late answer is the adapter's own timeout."""
+def grpc_answer(operation: str, answer: Answer, timeout: float, world: World) -> tuple[str, str]:
+    """What the 2.x SDK gets where the model's HTTP API gave `answer`: the extension's gRPC answer (the model's
+    grpc_answer, for the world's Versions), or the adapter's own deadline when no answer came in time."""
     if answer is TIMED_OUT:
         return no_answer(timeout)
-    if answer.status is None:
-        return "UNAVAILABLE", GRPC_NOT_CONNECTED
-    if answer.status == 503:
-        return "UNAVAILABLE", GRPC_DROPPED
-    if operation == "start":
-        if answer.status == 202:
-            return "OK", ""
-        if already_exists(answer):
-            return "ALREADY_EXISTS", "An Orchestration instance with the ID already exists."
-        return "INTERNAL", "Failed to start instance."
-    if answer.status in ((200, 404) if operation == "status" else (202,)):
-        return "OK", ""
-    return "UNKNOWN", GRPC_HANDLER_THREW
+    return extension_grpc_answer(operation, answer, world.versions)
 
 
 class ModelGrpcBackend:
@@ -261,12 +219,12 @@ class ModelGrpcBackend:
     async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
         tag = REQUEST_TAG.get()
         answer = await call(lambda reply: self._world.status(tag, instance_id, True, reply), timeout)
-        code, details = grpc_answer("status", answer, timeout)
+        code, details = grpc_answer("status", answer, timeout, self._world)
         if code != "OK":
             read_failure(code, details)
-        if answer.status != 200 or not isinstance(answer.body, dict):
+        body = grpc_state(answer)
+        if body is None:
             return MISSING
-        body = answer.body
         return observed_state(
             PROTOCOL_STATUS.get(str(body["runtimeStatus"]), ""),
             created=wall_time(float(body["createdTime"])),
@@ -284,7 +242,7 @@ class ModelGrpcBackend:
         answer = await call(
             lambda reply: world.start(tag, instance_id, orchestrator, orchestrator_input, reply), timeout
         )
-        code, details = grpc_answer("start", answer, timeout)
+        code, details = grpc_answer("start", answer, timeout, world)
         world.log(tag, f"start answered {describe_answer(answer)}, over {describe(code, details)}")
         if code != "OK":
             try:
@@ -296,13 +254,17 @@ class ModelGrpcBackend:
         await self._command("terminate", instance_id, timeout, reason)
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any, timeout: float) -> None:
-        await self._command("event", instance_id, timeout)
+        await self._command("event", instance_id, timeout, event_name=event_name, data=data)
 
-    async def _command(self, kind: str, instance_id: str, timeout: float, reason: str | None = None) -> None:
+    async def _command(
+        self, kind: str, instance_id: str, timeout: float, reason: str | None = None, **event: Any
+    ) -> None:
         tag, world, orchestrator = REQUEST_TAG.get(), self._world, ROUTE_ORCHESTRATOR.get()
         world.log(tag, f"sends {kind} to {instance_id}")
-        answer = await call(lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason), timeout)
-        code, details = grpc_answer(kind, answer, timeout)
+        answer = await call(
+            lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason, **event), timeout
+        )
+        code, details = grpc_answer(kind, answer, timeout, world)
         world.log(tag, f"{kind} answered {describe_answer(answer)}, over {describe(code, details)}")
         if code != "OK":
             command_failure(f"The {kind}", code, details)

@@ -213,26 +213,10 @@ async def test_a_twice_escaped_id_reaches_the_handler_decoded_twice(standin: Dur
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("active", ["Pending", "Running", "ContinuedAsNew", "Suspended"])
-async def test_start_over_active_instance_is_rejected_with_409_by_current_releases(
+async def test_start_over_active_instance_is_rejected_with_the_catch_all_500_naming_the_exception(
     standin: DurableStandin, client: DurableOrchestrationClient, active: str
 ) -> None:
-    standin.add_instance("one", ORCH, active, "original")
-    with pytest.raises(Exception) as excinfo:
-        await client.start_new(ORCH, "one", "second")
-    assert excinfo.value.args[0] == {"Message": f"An Orchestration instance with the status {active} already exists."}
-    record = standin.instance("one")
-    assert record is not None and record["input"] == "original"
-    assert record["runtimeStatus"] == active
-    assert standin.effective_starts == [] and standin.enqueued_starts == []
-    assert standin.accepted_starts == 0
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize("active", ["Pending", "Running", "ContinuedAsNew", "Suspended"])
-async def test_start_over_active_instance_is_rejected_with_500_by_older_releases(
-    standin: DurableStandin, client: DurableOrchestrationClient, active: str
-) -> None:
-    standin.already_exists_status = 500
+    """HttpApiHandler has no 409: OrchestrationAlreadyExistsException reaches HandleRequestAsync's catch-all."""
     standin.add_instance("one", ORCH, active, "original")
     with pytest.raises(Exception) as excinfo:
         await client.start_new(ORCH, "one", "second")
@@ -241,7 +225,7 @@ async def test_start_over_active_instance_is_rejected_with_500_by_older_releases
         "Message": "Something went wrong while processing your request",
         "ExceptionMessage": f"An Orchestration instance with the status {active} already exists.",
         "ExceptionType": "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException",
-        "StackTrace": None,
+        "StackTrace": "   at DurableTask.AzureStorage.AzureStorageOrchestrationService.CreateTaskOrchestrationAsync",
     }
     record = standin.instance("one")
     assert record is not None and record["input"] == "original"
@@ -251,16 +235,12 @@ async def test_start_over_active_instance_is_rejected_with_500_by_older_releases
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("already_exists_status", "has_exception"), [(409, False), (500, True)])
-async def test_start_over_active_instance_wire_response(
-    standin: DurableStandin, already_exists_status: int, has_exception: bool
-) -> None:
-    standin.already_exists_status = already_exists_status
+async def test_start_over_active_instance_wire_response(standin: DurableStandin) -> None:
     standin.add_instance("one", ORCH, "Running")
     code, headers, body = await raw("POST", f"{standin.rpc_base_url}orchestrators/{ORCH}/one")
-    assert code == already_exists_status
+    assert code == 500
     assert headers["Content-Type"] == "application/json; charset=utf-8"
-    assert ("ExceptionType" in json.loads(body)) is has_exception
+    assert json.loads(body)["ExceptionType"] == "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
 
 
 @pytest.mark.asyncio
@@ -286,12 +266,6 @@ async def test_a_start_whose_caller_hung_up_still_lands(standin: DurableStandin)
     assert [entry[0] for entry in standin.enqueued_starts] == ["late"]
     await poll_until(lambda: standin.instance("late") is not None, seconds=5)
     assert standin.effective_starts == [("late", ORCH, "x")]
-
-
-def test_reset_restores_the_current_releases_answers(standin: DurableStandin) -> None:
-    standin.already_exists_status = 500
-    standin.reset()
-    assert standin.already_exists_status == 409
 
 
 @pytest.mark.asyncio
@@ -706,15 +680,16 @@ async def test_start_refused_as_duplicate_stops_after_its_status_read(
 
 
 @pytest.mark.asyncio
-async def test_terminate_and_event_on_a_running_instance_are_two_storage_ops_each(
+async def test_terminate_and_event_on_a_running_instance_are_three_storage_ops_each(
     standin: DurableStandin, client: DurableOrchestrationClient
 ) -> None:
+    """The handler's status read, DurableClient's own read, then the queue message."""
     standin.add_instance("e", ORCH, "Running")
 
     await client.raise_event("e", "Approval", {"ok": True})
     await client.terminate("e", "done")
 
-    assert standin.storage_ops == {"raise_event": 2, "terminate": 2}
+    assert standin.storage_ops == {"raise_event": 3, "terminate": 3}
 
 
 @pytest.mark.asyncio
@@ -733,25 +708,57 @@ async def test_storage_op_cost_is_charged_three_times_on_a_start(
 
 
 @pytest.mark.asyncio
-async def test_a_queued_terminate_hits_the_execution_current_when_it_is_processed(
+async def test_a_queued_terminate_is_dropped_when_the_new_start_over_the_ended_instance_has_not_run(
     standin: DurableStandin, client: DurableOrchestrationClient
 ) -> None:
-    """The terminate message carries no execution ID: when the instance it was sent for ends by itself while it
-    waits in the queue and another start takes the ID, the terminate ends the new execution."""
+    """With no ExecutionStarted in its batch the terminate is checked against the instance's history, which still
+    shows the old execution Completed: "Instance is Completed", and the new row stays Pending."""
     standin.queue_delay_seconds = 0.3
     standin.add_instance("q", ORCH, "Running", "old")
-    old = standin.row("q")["executionId"]
-
     await client.terminate("q", "stop the old one")
-    assert standin.row("q")["runtimeStatus"] == "Running"  # queued, not yet processed
-    standin.set_status("q", "Completed")  # the old execution ends by itself meanwhile
-    await client.start_new(ORCH, "q", "new")
-    new = standin.row("q")["executionId"]
-    assert new != old and standin.row("q")["runtimeStatus"] == "Pending"
+    standin.set_status("q", "Completed")
+    await client.start_new(ORCH, "q", "new")  # no worker: it does not run
 
-    await poll_until(lambda: standin.row("q")["runtimeStatus"] != "Pending", seconds=5)
-    row = standin.row("q")
-    assert (row["executionId"], row["runtimeStatus"], row["output"]) == (new, "Terminated", "stop the old one")
+    (terminate,) = [message for message in standin.world.messages if message.kind == "terminate"]
+    await poll_until(lambda: terminate.delivered_at is not None, seconds=5)
+    assert terminate.outcome == "dropped: Instance is Completed"
+    assert standin.row("q")["runtimeStatus"] == "Pending"
+
+
+@pytest.mark.asyncio
+async def test_terminate_answers_500_when_the_instance_ended_between_the_handlers_read_and_durable_clients(
+    standin: DurableStandin,
+) -> None:
+    """HandleTerminateInstanceRequestAsync reads Running; DurableClient.TerminateAsync reads again and throws."""
+    standin.add_instance("t", ORCH, "Running")
+    standin.storage_op_seconds = 0.2
+    answer = asyncio.create_task(raw("POST", f"{standin.rpc_base_url}instances/t/terminate?reason=x"))
+    await poll_until(lambda: standin.storage_ops["terminate"] == 2, seconds=5)  # past the handler's read
+    standin.set_status("t", "Completed")
+    code, _, body = await answer
+    assert code == 500
+    assert json.loads(body)["ExceptionType"] == "System.InvalidOperationException"
+    assert json.loads(body)["ExceptionMessage"] == (
+        "Cannot terminate the orchestration instance t because instance is in the Completed state."
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_event_answers_400_when_the_instance_was_purged_between_the_handlers_read_and_durable_clients(
+    standin: DurableStandin,
+) -> None:
+    standin.add_instance("p", ORCH, "Running")
+    standin.storage_op_seconds = 0.2
+    url = f"{standin.rpc_base_url}instances/p/raiseEvent/Go"
+    answer = asyncio.create_task(raw("POST", url, body={"ok": True}))
+    await poll_until(lambda: standin.storage_ops["raise_event"] == 2, seconds=5)
+    assert standin.world.purge("p")
+    code, _, body = await answer
+    assert code == 400
+    error = json.loads(body)
+    assert error["Message"] == "One or more of the arguments submitted is incorrect"
+    assert error["ExceptionMessage"] == "No instance with ID 'p' was found. (Parameter 'instanceId')"
+    assert standin.raised_events == []
 
 
 @pytest.mark.asyncio

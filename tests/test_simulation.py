@@ -14,10 +14,23 @@ import pytest
 from simulation.__main__ import explore, main
 from simulation.invariants import Violation
 from simulation.loop import Stuck, VirtualLoop
-from simulation.model import ALREADY_EXISTS, NOT_SENT, Answer, Create, EventQueue, Faults, Message, World
+from simulation.model import (
+    GRPC_DROPPED,
+    GRPC_HANDLER_THREW,
+    GRPC_NOT_CONNECTED,
+    NOT_SENT,
+    Answer,
+    Create,
+    EventQueue,
+    Faults,
+    Message,
+    Versions,
+    World,
+    already_exists_answer,
+)
 from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
-from simulation.wire import GRPC_DROPPED, GRPC_HANDLER_THREW, GRPC_NOT_CONNECTED, TIMED_OUT, grpc_answer
+from simulation.wire import TIMED_OUT, grpc_answer
 
 ID = "job"
 
@@ -37,24 +50,15 @@ def world(**faults: Any) -> tuple[EventQueue, World]:
     return clock, World(clock, 1, Faults(**faults))
 
 
-def test_start_over_an_active_instance_is_refused_with_409_and_queues_nothing() -> None:
+def test_start_over_an_active_instance_is_refused_with_500_naming_the_exception_and_queues_nothing() -> None:
     clock, model = world(run_time=(100.0, 100.0))
     model.seed_instance(ID, "SingletonOrchestrator", "Running")
     answers = Answers()
     model.start("a", ID, "SingletonOrchestrator", {"order": 1}, answers.to("a"))
-    clock.run()
-    assert answers.got["a"].status == 409
-    assert [m for m in model.messages if m.kind == "start"] == []
-
-
-def test_older_releases_refuse_an_existing_instance_with_500_naming_the_exception() -> None:
-    clock, model = world(already_exists_500=1.0, run_time=(100.0, 100.0))
-    model.seed_instance(ID, "SingletonOrchestrator", "Pending")
-    answers = Answers()
-    model.start("a", ID, "SingletonOrchestrator", None, answers.to("a"))
-    clock.run()
+    clock.run(until=10.0)
     assert answers.got["a"].status == 500
     assert "OrchestrationAlreadyExistsException" in answers.got["a"].body["ExceptionType"]
+    assert [m for m in model.messages if m.kind == "start"] == []
 
 
 def test_concurrent_creates_over_an_ended_instance_are_both_answered_202_but_only_one_row_write_wins() -> None:
@@ -83,20 +87,6 @@ def test_execution_started_runs_only_when_the_row_names_its_execution() -> None:
     assert start.hit == execution.execution_id
 
 
-def test_a_queued_terminate_hits_the_current_execution_not_the_one_it_was_sent_for() -> None:
-    clock, model = world(run_time=(1.0, 1.0), queue_delay=(2.0, 2.0))
-    model.seed_instance(ID, "SingletonOrchestrator", "Running")  # ends by itself at t=1
-    answers = Answers()
-    clock.at(0.5, lambda: model.command("t", "terminate", ID, None, answers.to("t")))
-    clock.at(1.2, lambda: model.start("s", ID, "SingletonOrchestrator", {"order": 1}, answers.to("s")))
-    clock.run()
-    assert answers.got["t"].status == 202 and answers.got["s"].status == 202
-    replacement = next(e for e in model.executions.values() if e.tag == "s")
-    assert model.executions["e0"].status == "Completed"
-    assert replacement.status == "Terminated" and replacement.ended_by is not None
-    assert replacement.ended_by.tag == "t"
-
-
 def test_terminate_and_event_answer_404_for_no_instance_and_410_for_an_ended_one() -> None:
     clock, model = world()
     answers = Answers()
@@ -109,10 +99,10 @@ def test_terminate_and_event_answer_404_for_no_instance_and_410_for_an_ended_one
 
 
 def test_an_event_is_discarded_when_no_execution_is_current_at_delivery() -> None:
-    clock, model = world(run_time=(1.0, 1.0), queue_delay=(2.0, 2.0))
-    model.seed_instance(ID, "SingletonOrchestrator", "Running")
+    clock, model = world(run_time=(1.0, 1.0), queue_delay=(0.5, 0.5))
+    model.seed_instance(ID, "SingletonOrchestrator", "Running")  # its end is processed at 1.5
     answers = Answers()
-    clock.at(0.5, lambda: model.command("e", "event", ID, "SingletonOrchestrator", answers.to("e")))
+    clock.at(1.4, lambda: model.command("e", "event", ID, "SingletonOrchestrator", answers.to("e")))
     clock.run()
     (event,) = [m for m in model.messages if m.kind == "event"]
     assert answers.got["e"].status == 202 and event.hit is None and model.coverage["event_discarded"] == 1
@@ -310,22 +300,27 @@ def test_rows_put_or_moved_from_outside_keep_their_output_and_never_end_by_thems
 
 
 def test_the_models_start_answers_become_the_extensions_grpc_answers() -> None:
-    assert grpc_answer("start", Answer(202, {"id": ID}), 1.0) == ("OK", "")
-    assert grpc_answer("start", Answer(409, {"Message": "exists"}), 1.0)[0] == "ALREADY_EXISTS"
-    assert grpc_answer("start", Answer(500, {"ExceptionType": ALREADY_EXISTS}), 1.0)[0] == "ALREADY_EXISTS"
-    assert grpc_answer("start", Answer(500), 1.0)[0] == "INTERNAL"
-    assert grpc_answer("start", Answer(503, {"Message": "Service Unavailable"}), 1.0) == ("UNAVAILABLE", GRPC_DROPPED)
-    assert grpc_answer("start", NOT_SENT, 1.0) == ("UNAVAILABLE", GRPC_NOT_CONNECTED)
-    assert grpc_answer("start", TIMED_OUT, 2.0) == ("DEADLINE_EXCEEDED", "no answer within 2.0 seconds")
+    _, model = world()
+    assert grpc_answer("start", Answer(202, {"id": ID}), 1.0, model) == ("OK", "")
+    assert grpc_answer("start", already_exists_answer("Running"), 1.0, model)[0] == "ALREADY_EXISTS"
+    assert grpc_answer("start", Answer(500), 1.0, model)[0] == "INTERNAL"
+    assert grpc_answer("start", Answer(503, {"Message": "Service Unavailable"}), 1.0, model) == (
+        "UNAVAILABLE",
+        GRPC_DROPPED,
+    )
+    assert grpc_answer("start", NOT_SENT, 1.0, model) == ("UNAVAILABLE", GRPC_NOT_CONNECTED)
+    assert grpc_answer("start", TIMED_OUT, 2.0, model) == ("DEADLINE_EXCEEDED", "no answer within 2.0 seconds")
 
 
-def test_the_extensions_grpc_commands_answer_no_instance_and_an_ended_one_as_a_thrown_handler() -> None:
+def test_the_extensions_grpc_commands_answer_no_instance_and_an_ended_one_as_a_thrown_handler_in_2_13_and_3_0() -> None:
+    clock = EventQueue()
+    model = World(clock, 1, Faults(), Versions(grpc_command_codes="unknown"))
     for kind in ("terminate", "event"):
-        assert grpc_answer(kind, Answer(202), 1.0) == ("OK", "")
+        assert grpc_answer(kind, Answer(202), 1.0, model) == ("OK", "")
         for status in (404, 410, 500):
-            assert grpc_answer(kind, Answer(status), 1.0) == ("UNKNOWN", GRPC_HANDLER_THREW)
-    assert grpc_answer("status", Answer(404), 1.0) == ("OK", "")  # GetInstance: exists = false
-    assert grpc_answer("status", Answer(500), 1.0) == ("UNKNOWN", GRPC_HANDLER_THREW)
+            assert grpc_answer(kind, Answer(status), 1.0, model) == ("UNKNOWN", GRPC_HANDLER_THREW)
+    assert grpc_answer("status", Answer(404), 1.0, model) == ("OK", "")  # GetInstance: exists = false
+    assert grpc_answer("status", Answer(500), 1.0, model) == ("UNKNOWN", GRPC_HANDLER_THREW)
 
 
 def test_a_seed_draws_the_same_scenario_for_either_backend_and_the_grpc_run_speaks_grpc() -> None:

@@ -11,8 +11,11 @@ ALLOW = ("SingletonOrchestrator",)
 
 
 def execution(eid: str, tag: str, created: float, ended: float | None = None, **extra: Any) -> Execution:
-    fields: dict[str, Any] = {"name": "SingletonOrchestrator", "input": '{"order": 1}', **extra}
-    return Execution(eid, "job", fields["name"], fields["input"], tag, created, ended_at=ended)
+    """An execution that ran from its creation (`ran_at` given in `extra` overrides it)."""
+    fields: dict[str, Any] = {"name": "SingletonOrchestrator", "input": '{"order": 1}', "ran_at": created, **extra}
+    made = Execution(eid, "job", fields["name"], fields["input"], tag, created, ended_at=ended, ran_at=fields["ran_at"])
+    made.continued_from = extra.get("continued_from")
+    return made
 
 
 def started(tag: str, **extra: Any) -> Request:
@@ -117,3 +120,25 @@ def test_a_start_sent_without_a_lease_or_near_its_end_is_flagged() -> None:
     for left in (None, 4.9):
         h = history([started("a")], [execution("e1", "a", 1, 2)], sends=[StartSend("a", "job", 0.5, left)])
         assert broken(h) == {"starts_sent_under_lease"}
+
+
+def test_a_202_whose_execution_was_made_but_never_ran_is_flagged_unless_a_terminate_marked_it_first() -> None:
+    never_ran = execution("e1", "a", 1, ran_at=None)
+    assert "told_202_runs_once" in broken(history([started("a")], [never_ran]))
+    marked = execution("e1", "a", 1, ran_at=None)
+    marked.merged_terminated_at = 2.0
+    assert broken(history([started("a")], [marked])) == set()
+
+
+def test_an_execution_that_never_ran_is_not_active_beside_the_next() -> None:
+    h = history([], [execution("e1", "x", 1.0, ran_at=None), execution("e2", "y", 2.0, 6.0)])
+    assert "one_active_execution" not in broken(h)
+
+
+def test_an_execution_continued_as_new_is_one_with_its_first_for_its_start_and_its_commands() -> None:
+    first = execution("e1", "a", 1.0, 5.0)
+    first.continued_as = "e2"
+    successor = execution("e2", "a", 5.0, 9.0, continued_from="e1")
+    event = Message("event", "job", "v", 2.0, decided_at=1.5, addressed="e1", hit="e2", route="SingletonOrchestrator")
+    terminate = Message("terminate", "job", "t", 2.0, decided_at=1.5, addressed="e1", hit="e2")
+    assert broken(history([started("a")], [first, successor], [event, terminate])) == set()

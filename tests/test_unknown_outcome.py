@@ -18,8 +18,17 @@ CALL_TIMEOUT_SECONDS = 0.5
 # The stand-in queues the start, then writes its tracking row this long after: well past the call timeout.
 LANDS_AFTER_SECONDS = 1.5
 SETTINGS = {"SINGLETON_BACKEND_TIMEOUT_SECONDS": str(CALL_TIMEOUT_SECONDS), "SINGLETON_REQUEST_TIMEOUT_SECONDS": "20"}
+# The stand-in's row now has the CreatedTime the extension writes: the ExecutionStarted event's time, taken when the
+# start reached it (AzureTableTrackingStore.SetNewExecutionAsync, docs/model.md rule 3), not the late write's. Shown
+# to the second, that is the lease grant's second, and today's settle reads it as maybe made before the lease.
+CREATED_AT_THE_START = pytest.mark.xfail(
+    strict=True,
+    reason="settle needs createdTime in a later second than the lease grant; the extension writes the "
+    "ExecutionStarted event's time, the grant's second, so the start is answered 503 (docs/model.md rule 3)",
+)
 
 
+@CREATED_AT_THE_START
 async def test_start_landing_after_the_call_timeout_is_answered_202_and_only_its_input_is_queued(
     load_app: LoadApp, durable: DurableStandin
 ) -> None:
@@ -36,6 +45,7 @@ async def test_start_landing_after_the_call_timeout_is_answered_202_and_only_its
     assert decoded(durable.row(instance_id)["input"]) == {"n": 1}
 
 
+@CREATED_AT_THE_START
 async def test_second_request_while_the_first_start_is_on_its_way_in_one_process_queues_nothing_of_its_own(
     load_app: LoadApp, durable: DurableStandin
 ) -> None:
@@ -54,6 +64,7 @@ async def test_second_request_while_the_first_start_is_on_its_way_in_one_process
     assert decoded(durable.row(instance_id)["input"]) == {"caller": "a"}
 
 
+@CREATED_AT_THE_START
 async def test_second_request_while_the_first_start_is_on_its_way_in_another_process_queues_nothing_of_its_own(
     load_app: LoadApp, durable: DurableStandin
 ) -> None:

@@ -8,13 +8,14 @@ answers, injected faults); what the backend does is asked of ``simulation.model.
 model the simulator runs too: the create path (status read, dedupe, ExecutionStarted queued with a
 new execution ID, the ETag-conditioned tracking write whose loser is still answered 202), terminate,
 event, suspend and resume messages with no execution ID that reach whichever execution is current
-when they are processed, and purge.
+when they are processed, and purge. docs/model.md lists the model's rules with their sources.
 
 Modelled on Azure/azure-functions-durable-extension ``LocalHttpListener`` /
 ``HttpApiHandler`` / ``DurableClient`` / ``BindingHelper`` (the wire) and, through the model,
 Azure/durabletask ``AzureStorageOrchestrationService`` / ``AzureTableTrackingStore`` /
-``OrchestrationSessionManager``.  Where releases differ, the current one is the default and the
-older one a per-test choice (``already_exists_status``).
+``OrchestrationSessionManager``.  Where releases differ, the model's ``Versions`` says which it gives
+(``world.versions``; the newest by default). A start over an active instance is answered as every release
+read answers it: HandleRequestAsync's catch-all 500 naming OrchestrationAlreadyExistsException.
 
 The model runs on the server's event loop: it reads the wall clock (``_now``, which a test may freeze
 or step) for the rows' times, and a ``loop.call_at`` timer on ``loop.time()`` processes each queued
@@ -30,9 +31,9 @@ a status read is one table query (``AzureTableTrackingStore.GetStateAsync``); a 
 (``AzureStorageOrchestrationService.CreateTaskOrchestrationAsync``: the duplicate check's
 ``FetchInstanceStatusAsync``, the control-queue message ``ControlQueue.AddMessageAsync``, then the
 tracking-table write ``SetNewExecutionAsync``; a refused duplicate stops after the first); a terminate
-or an event is two (``HttpApiHandler.HandleTerminateInstanceRequestAsync`` and
-``HandleRaiseEventRequestAsync`` read the status, then ``TerminateAsync``/``RaiseEventAsync``
-send one queue message).  ``storage_ops`` counts them by API call.
+or an event is three (``HttpApiHandler.HandleTerminateInstanceRequestAsync`` and
+``HandleRaiseEventRequestAsync`` read the status, then ``DurableClient.TerminateAsync``/``RaiseEventAsync``
+read it again and send one queue message).  ``storage_ops`` counts them by API call.
 """
 
 from __future__ import annotations
@@ -53,10 +54,22 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from aiohttp import web
 
-from simulation.model import Create, Faults, Message, World
+from simulation.model import (
+    ERROR_MESSAGE,
+    POSIX_EPOCH,
+    STORAGE_EXCEPTION,
+    Answer,
+    Create,
+    Faults,
+    Message,
+    World,
+    already_exists_answer,
+    management_urls,
+    wire_time,
+)
 
 # The backend as the stand-in runs it by default: messages processed at once, no orchestration worker.
-STANDIN_FAULTS = Faults(queue_delay=(0.0, 0.0), starts_run=False, failure=0.0)
+STANDIN_FAULTS = Faults(queue_delay=(0.0, 0.0), work_time=(0.0, 0.0), starts_run=False, failure=0.0)
 # The request tag the model keeps for each call (the stand-in has no use for telling requests apart).
 TAG = "http"
 
@@ -64,8 +77,9 @@ TAG = "http"
 class LoopScheduler:
     """The model's Scheduler on an asyncio loop. The model's time is the wall clock `wall` gives (row times are
     its POSIX seconds; tests may freeze or step it); its due events run from a ``loop.call_at`` timer on the
-    loop's own clock, each after the delay the model asked for. An event made while due events run waits for the
-    next turn of the loop, so that a message put back with no delay cannot spin inside one run."""
+    loop's own clock, each after the delay the model asked for."""
+
+    MAX_EVENTS_PER_RUN = 1000
 
     def __init__(self, wall: Callable[[], datetime]) -> None:
         self._wall = wall
@@ -89,17 +103,12 @@ class LoopScheduler:
         self._arm()
 
     def run_due(self) -> None:
-        """Run every event due now that was made before this call, in time order."""
-        now, last = self._loop_time(), self._seq
-        later: list[tuple[float, int, Callable[[], None]]] = []
-        while self._queue and self._queue[0][0] <= now:
-            entry = heapq.heappop(self._queue)
-            if entry[1] > last:
-                later.append(entry)
-            else:
-                entry[2]()
-        for entry in later:
-            heapq.heappush(self._queue, entry)
+        """Run every event due now, in time order, with those they make due at once (a message dequeued, then
+        its work item's checkpoint, with no delay), up to a bound so that nothing can spin."""
+        for _ in range(self.MAX_EVENTS_PER_RUN):
+            if not self._queue or self._queue[0][0] > self._loop_time():
+                break
+            heapq.heappop(self._queue)[2]()
         self._arm()
 
     def clear(self) -> None:
@@ -146,15 +155,12 @@ class DurableStandin:
     FAULT_KINDS = frozenset({"status", "start", "terminate", "raise_event", "purge", "list", "suspend", "resume"})
     # empty_500: LocalHttpListener.HandleRequestAsync sets status 500 and writes nothing when the handler throws.
     FAULT_MODES = frozenset({"error", "timeout", "drop", "drop_after", "error_after", "empty_500"})
-    # A start over an active instance: 409 from HttpApiHandler's catch of OrchestrationAlreadyExistsException in
-    # current releases, the catch-all 500 with the exception in older ones.
-    ALREADY_EXISTS_STATUSES = (409, 500)
     MAX_INSTANCE_ID_LENGTH = 256  # DurableClient.MaxInstanceIdLength
     HANG_SECONDS = 30.0
     WEBHOOK_PATH = "/runtime/webhooks/durabletask"
     RPC_PATH = "/durabletask/"
     _JSON_TYPE = "application/json; charset=utf-8"
-    _ERROR_MESSAGE = "Something went wrong while processing your request"
+    _ERROR_MESSAGE = ERROR_MESSAGE
     _BAD_ARGS_MESSAGE = "One or more of the arguments submitted is incorrect"
 
     def __init__(
@@ -178,7 +184,6 @@ class DurableStandin:
         self.race_window_seconds = 0.0
         self.storage_op_seconds = 0.0
         self.storage_ops: collections.Counter[str] = collections.Counter()
-        self.already_exists_status = 409
         self.calls: collections.Counter[str] = collections.Counter()
         self.accepted_starts = 0
         self.effective_starts: list[tuple[str, str, Any]] = []
@@ -191,7 +196,7 @@ class DurableStandin:
         self.received_headers: list[tuple[str, dict[str, str]]] = []
         # Looked up at each call, so that a test may replace _now to freeze or step the rows' times.
         self._clock = LoopScheduler(lambda: self._now())
-        self.world = World(self._clock, "standin", STANDIN_FAULTS)
+        self.world = World(self._clock, "standin", STANDIN_FAULTS, epoch=POSIX_EPOCH)
         self._faults: dict[str, collections.deque[list[Any]]] = collections.defaultdict(collections.deque)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -375,7 +380,7 @@ class DurableStandin:
     def reset(self) -> None:
         """Forget instances, queued messages, counters, events and faults; every control back to its default."""
         self._clock.clear()
-        self.world = World(self._clock, "standin", STANDIN_FAULTS)
+        self.world = World(self._clock, "standin", STANDIN_FAULTS, epoch=POSIX_EPOCH)
         self.calls.clear()
         self.storage_ops.clear()
         self.storage_op_seconds = 0.0
@@ -387,7 +392,6 @@ class DurableStandin:
         self.clear_faults()
         self.latency_seconds = 0.0
         self.race_window_seconds = 0.0
-        self.already_exists_status = 409
         # Let requests still hanging on a "timeout" fault end (by a drop) instead of
         # lingering into the next test on a shared server.
         self._stopping.set()
@@ -439,24 +443,6 @@ class DurableStandin:
     # ------------------------------------------------------------------ wire helpers
 
     @staticmethod
-    def _wire_time(value: datetime) -> str:
-        """DateTime.ToString("s") + "Z": second precision, UTC."""
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    @staticmethod
-    def _url_encode(value: str) -> str:
-        """System.Net.WebUtility.UrlEncode: space -> '+', unreserved = alnum and -_.!*()."""
-        out: list[str] = []
-        for char in value:
-            if char.isascii() and (char.isalnum() or char in "-_.!*()"):
-                out.append(char)
-            elif char == " ":
-                out.append("+")
-            else:
-                out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
-        return "".join(out)
-
-    @staticmethod
     def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
         """Newtonsoft-style compact JSON with the content type the extension sends."""
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
@@ -497,25 +483,9 @@ class DurableStandin:
         self, base_url: str, instance_id: str, task_hub: str, *, include_rewind: bool
     ) -> dict[str, str]:
         """HttpApiHandler.GetClientResponseLinks (rewind only in the binding payload)."""
-        prefix = f"{base_url}/instances/{self._url_encode(instance_id)}"
-        suffix = (
-            f"taskHub={self._url_encode(task_hub)}"
-            f"&connection={self._url_encode(self.connection_name)}&code={self.system_key}"
+        return management_urls(
+            base_url, instance_id, task_hub, self.connection_name, self.system_key, include_rewind=include_rewind
         )
-        urls = {
-            "id": instance_id,
-            "statusQueryGetUri": f"{prefix}?{suffix}",
-            "sendEventPostUri": f"{prefix}/raiseEvent/{{eventName}}?{suffix}",
-            "terminatePostUri": f"{prefix}/terminate?reason={{text}}&{suffix}",
-            "rewindPostUri": f"{prefix}/rewind?reason={{text}}&{suffix}",
-            "purgeHistoryDeleteUri": f"{prefix}?{suffix}",
-            "restartPostUri": f"{prefix}/restart?{suffix}",
-            "suspendPostUri": f"{prefix}/suspend?reason={{text}}&{suffix}",
-            "resumePostUri": f"{prefix}/resume?reason={{text}}&{suffix}",
-        }
-        if not include_rewind:
-            del urls["rewindPostUri"]
-        return urls
 
     def _status_payload(self, record: dict[str, Any], show_input: bool) -> dict[str, Any]:
         """HttpApiHandler.ConvertFrom -> StatusResponsePayload (input null if hidden)."""
@@ -526,8 +496,8 @@ class DurableStandin:
             "input": record["input"] if show_input else None,
             "customStatus": record["customStatus"],
             "output": record["output"],
-            "createdTime": self._wire_time(record["createdTime"]),
-            "lastUpdatedTime": self._wire_time(record["lastUpdatedTime"]),
+            "createdTime": wire_time(record["createdTime"].timestamp(), POSIX_EPOCH),
+            "lastUpdatedTime": wire_time(record["lastUpdatedTime"].timestamp(), POSIX_EPOCH),
         }
 
     @staticmethod
@@ -585,9 +555,9 @@ class DurableStandin:
             if operation == "terminate":
                 return "terminate", lambda: self._handle_terminate(request, instance_id)
             if operation == "suspend":
-                return "suspend", lambda: self._handle_suspend(instance_id, suspend=True)
+                return "suspend", lambda: self._handle_suspend(request, instance_id, suspend=True)
             if operation == "resume":
-                return "resume", lambda: self._handle_suspend(instance_id, suspend=False)
+                return "resume", lambda: self._handle_suspend(request, instance_id, suspend=False)
             if operation in ("rewind", "restart"):
                 return operation, self._not_modelled
 
@@ -694,23 +664,18 @@ class DurableStandin:
         show_history = self._bool_param(query, "showHistory", False)
         fail_500 = self._bool_param(query, "returnInternalServerErrorOnFailure", False)
         await self._storage_op("status")
-        record = self.instance(instance_id)
-        if record is None:
+        self._clock.run_due()
+        answer = self.world.status_answer(instance_id, with_input=show_input, fail_500=fail_500)
+        if answer.body is None:
             return self._empty(404)
-        payload = self._status_payload(record, show_input)
-        if show_history and record["runtimeStatus"] != "Pending":
+        payload = dict(answer.body)
+        if show_history and payload["runtimeStatus"] != "Pending":
             payload["historyEvents"] = []  # history is not modelled
-        runtime_status = record["runtimeStatus"]
         headers: dict[str, str] = {}
-        if runtime_status in ("Running", "Pending", "ContinuedAsNew", "Suspended"):
-            status = 202
+        if answer.status == 202:
             headers["Location"] = str(request.url)
             headers["Retry-After"] = "5"
-        elif runtime_status == "Failed":
-            status = 500 if fail_500 else 200
-        else:
-            status = 200
-        return self._json_response(status, payload, headers)
+        return self._json_response(answer.status or 500, payload, headers)
 
     async def _handle_list(self, request: web.Request) -> web.StreamResponse:
         """HandleGetStatusRequestAsync(all): instanceIdPrefix / runtimeStatus filters only."""
@@ -735,36 +700,38 @@ class DurableStandin:
         return self._json_response(200, {"instancesDeleted": 1})
 
     async def _handle_terminate(self, request: web.Request, instance_id: str) -> web.StreamResponse:
-        """HandleTerminateInstanceRequestAsync: 404 / 410 finished / 202 once the terminate message is queued."""
+        """HandleTerminateInstanceRequestAsync: 404 / 410 finished, then DurableClient.TerminateAsync's own read
+        (400 gone, 500 not running), then 202 once the terminate message is queued."""
         await self._storage_op("terminate")
         refused = self.world.command_refusal(instance_id)
         if refused is not None:
             return self._empty(refused)
         reason = self._parse_jtoken(self._query(request).get("reason"))
         await self._storage_op("terminate")
+        problem = self.world.client_read_refusal("terminate", instance_id)
+        if problem is not None:
+            return self._answer(problem)
+        await self._storage_op("terminate")
         self._command("terminate", instance_id, reason=reason)
         return self._empty(202)
 
-    async def _handle_suspend(self, instance_id: str, *, suspend: bool) -> web.StreamResponse:
-        """Suspend/Resume handlers: 404 / 410 finished / 500 wrong state / 202 once the message is queued."""
+    async def _handle_suspend(self, request: web.Request, instance_id: str, *, suspend: bool) -> web.StreamResponse:
+        """Suspend/Resume handlers: 404 / 410 finished, then DurableClient's read (400 gone, 500 wrong state), then
+        202 once the message is queued."""
         refused = self.world.command_refusal(instance_id)
         if refused is not None:
             return self._empty(refused)
-        current = self.world.rows[instance_id].status
-        allowed = ("Running", "Pending", "ContinuedAsNew") if suspend else ("Suspended",)
         verb = "suspend" if suspend else "resume"
-        if current not in allowed:
-            return self._error(
-                500,
-                self._ERROR_MESSAGE,
-                f"Cannot {verb} the orchestration instance {instance_id} because instance is in the {current} state.",
-                "System.InvalidOperationException",
-            )
-        self._command(verb, instance_id)
+        problem = self.world.client_read_refusal(verb, instance_id)
+        if problem is not None:
+            return self._answer(problem)
+        reason = self._parse_jtoken(self._query(request).get("reason"))
+        self._command(verb, instance_id, reason=reason)
         return self._empty(202)
 
     async def _handle_raise_event(self, request: web.Request, instance_id: str, event_name: str) -> web.StreamResponse:
-        """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON / 202 once the event is queued."""
+        """HandleRaiseEventRequestAsync: 404 / 410 finished / 400 non-JSON, then DurableClient's read (400 gone,
+        500 not running), then 202 once the event is queued."""
         await self._storage_op("raise_event")
         refused = self.world.command_refusal(instance_id)
         if refused is not None:
@@ -776,6 +743,10 @@ class DurableStandin:
             data = self._parse_event_data(text)
         except ValueError as exc:
             return self._error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+        await self._storage_op("raise_event")
+        problem = self.world.client_read_refusal("event", instance_id, event_name)
+        if problem is not None:
+            return self._answer(problem)
         await self._storage_op("raise_event")
         self._command("event", instance_id, data=data, event_name=event_name)
         self.raised_events.append((instance_id, event_name, data))
@@ -804,7 +775,7 @@ class DurableStandin:
         await self._storage_op("start")
         existing = self.world.create_read(create)
         if existing is not None:
-            return self._already_exists(existing.status)
+            return self._answer(already_exists_answer(existing.status))
         await self._storage_op("start")
         message = self.world.create_enqueue(create)
         self.enqueued_starts.append((instance_id, function_name, input_value, str(message.execution_id)))
@@ -819,24 +790,17 @@ class DurableStandin:
                 500,
                 self._ERROR_MESSAGE,
                 "The specified resource does not exist.",
-                "DurableTask.AzureStorage.Storage.DurableTaskStorageException",
+                STORAGE_EXCEPTION,
             )
         if written:
             self.effective_starts.append((instance_id, function_name, input_value))
         return self._check_status_response(request, instance_id)
 
-    def _already_exists(self, runtime_status: str) -> web.Response:
-        """HandleStartOrchestratorRequestAsync's answer to OrchestrationAlreadyExistsException.
-
-        Current releases: CreateErrorResponse(HttpStatusCode.Conflict, e.Message), a body with the message
-        only. Older ones: the catch-all CreateErrorResponse(500, "Something went wrong ...", e).
-        """
-        message = f"An Orchestration instance with the status {runtime_status} already exists."
-        if self.already_exists_status == 409:
-            return self._json_response(409, {"Message": message})
-        return self._error(
-            500, self._ERROR_MESSAGE, message, "DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"
-        )
+    def _answer(self, answer: Answer) -> web.Response:
+        """An answer of the model's extension, with its JSON body (or none)."""
+        if answer.body is None:
+            return self._empty(answer.status or 500)
+        return self._json_response(answer.status or 500, answer.body)
 
     def _validate_start(self, function_name: str, instance_id: str) -> str | None:
         """ThrowIfFunctionDoesNotExist + StartNewAsync instance-ID checks (ArgumentException)."""
