@@ -244,6 +244,8 @@ class Execution:
     end: str | None = None
     checkpoints: list[Checkpoint] = field(default_factory=list)
     merged_terminated_at: float | None = None  # a terminate merged Terminated into its row before it ran
+    # A terminate batched with an earlier execution's messages marked its row Terminated while it ran on.
+    marked_terminated_while_running_at: float | None = None
     waits_for_events: bool = True  # consumes the events it receives; else keeps them unconsumed
     unconsumed: list[Message] = field(default_factory=list)
     buffered: list[Message] = field(default_factory=list)  # events received while suspended
@@ -619,7 +621,15 @@ class World:
 
     # -- the extension's HTTP API -----------------------------------------------------------------------------
 
-    def status(self, tag: str, instance_id: str, with_input: bool, reply: Callable[[Answer], None]) -> None:
+    def status(
+        self,
+        tag: str,
+        instance_id: str,
+        with_input: bool,
+        reply: Callable[[Answer], None],
+        *,
+        with_history: bool = False,
+    ) -> None:
         """HandleGetStatusRequestAsync over the wire."""
 
         def process(answer: Callable[[Answer], None]) -> None:
@@ -628,14 +638,18 @@ class World:
                 return
             row = self.rows.get(instance_id)
             self.last_read[tag] = (self.clock.now(), row.execution_id if row else None, row.name if row else None)
-            answer(self.status_answer(instance_id, with_input=with_input))
+            answer(self.status_answer(instance_id, with_input=with_input, with_history=with_history))
 
         self._exchange(tag, "status read", process, reply)
 
-    def status_answer(self, instance_id: str, *, with_input: bool = True, fail_500: bool = False) -> Answer:
+    def status_answer(
+        self, instance_id: str, *, with_input: bool = True, fail_500: bool = False, with_history: bool = False
+    ) -> Answer:
         """HandleGetStatusRequestAsync: 404 with no body for no instance; 202 for Running, Pending, ContinuedAsNew
         and Suspended; 200 for an ended one (a Failed one 500 when asked with returnInternalServerErrorOnFailure);
-        the body is StatusResponsePayload, times to the second."""
+        the body is StatusResponsePayload, times to the second. With showHistory (and not Pending), its
+        historyEvents are the row's execution's history as DurableClient.GetDurableOrchestrationStatusAsync shapes it
+        (EventType by name, Input kept with showInput): here only the events that say how it started and ended."""
         row = self.rows.get(instance_id)
         if row is None:
             return Answer(404)
@@ -649,6 +663,8 @@ class World:
             "createdTime": wire_time(row.created_at, self.epoch),
             "lastUpdatedTime": wire_time(row.updated_at, self.epoch),
         }
+        if with_history and row.status != "Pending":
+            body["historyEvents"] = self.history_events(instance_id, row, with_input=with_input)
         if row.status in RUNNING_STATUSES:
             code = 202
         elif row.status == "Failed" and fail_500:
@@ -656,6 +672,22 @@ class World:
         else:
             code = 200
         return Answer(code, body, replace(row))
+
+    def history_events(self, instance_id: str, row: Row, *, with_input: bool) -> list[dict[str, Any]]:
+        """GetOrchestrationHistoryAsync of the row's execution: the history table holds it only when its sentinel is
+        that execution's (a stale checkpoint or a new start may have left another's); ExecutionTerminated carries
+        the reason of the terminate the execution itself processed, never one only merged into its row."""
+        sentinel = self.histories.get(instance_id)
+        execution = self.executions.get(row.execution_id)
+        if sentinel is None or execution is None or sentinel.execution_id != row.execution_id:
+            return []
+        events: list[dict[str, Any]] = [{"EventType": "ExecutionStarted", "FunctionName": execution.name}]
+        terminated_by = execution.ended_by
+        if terminated_by is not None and execution.status == "Terminated":
+            events.append({"EventType": "ExecutionTerminated", "Input": terminated_by.reason if with_input else None})
+        if execution.ended_at is not None and execution.status in ENDED_STATUSES:
+            events.append({"EventType": "ExecutionCompleted", "OrchestrationStatus": execution.status})
+        return events
 
     def start(
         self, tag: str, instance_id: str, name: str, orchestrator_input: Any, reply: Callable[[Answer], None]
@@ -1225,6 +1257,8 @@ class World:
         never_ran = execution is None or execution.ran_at is None
         if execution is not None and never_ran and execution.merged_terminated_at is None:
             execution.merged_terminated_at = self.clock.now()
+        if execution is not None and not never_ran and execution.marked_terminated_while_running_at is None:
+            execution.marked_terminated_while_running_at = self.clock.now()
         terminate.merged_into = row.execution_id
         # The batch's history may be missing only for its own execution ID (a message of an execution whose history
         # was replaced): the row it marks is then another execution's, which ran.

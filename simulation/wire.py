@@ -152,8 +152,12 @@ class ModelTransport:
         tag, world, target = REQUEST_TAG.get(), self._world, route(method, url)
         instance_id = target.instance_id
         if target.operation == "status":
-            show_input = (target.query or {}).get("showInput", "true").lower() != "false"
-            answer = await call(lambda reply: world.status(tag, instance_id, show_input, reply), timeout)
+            query = target.query or {}
+            show_input = query.get("showInput", "true").lower() != "false"
+            history = query.get("showHistory", "false").lower() == "true"
+            answer = await call(
+                lambda reply: world.status(tag, instance_id, show_input, reply, with_history=history), timeout
+            )
         elif target.operation == "start":
             value = json.loads(json.loads(body)) if body else None
             world.record_send(tag, instance_id, lock_key(instance_id))
@@ -209,6 +213,7 @@ class ModelGrpcBackend:
     Timestamp) and the input as the JSON text it was stored as, as durabletask's OrchestrationState does."""
 
     task_hub = TASK_HUB
+    shows_history = False
 
     def __init__(self, world: World) -> None:
         self._world = world
@@ -216,7 +221,9 @@ class ModelGrpcBackend:
     def management_links(self, request: Any, instance_id: str) -> dict[str, str]:
         return {"id": instance_id}
 
-    async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
+    async def read(
+        self, instance_id: str, timeout: float, *, with_input: bool = False, with_history: bool = False
+    ) -> Observed:
         tag = REQUEST_TAG.get()
         answer = await call(lambda reply: self._world.status(tag, instance_id, True, reply), timeout)
         code, details = grpc_answer("status", answer, timeout, self._world)

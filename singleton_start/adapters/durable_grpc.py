@@ -77,6 +77,8 @@ class GrpcBackend:
     def __init__(self, client: DurableFunctionsClient) -> None:
         self._client = client
         self.task_hub: str = client.taskHubName
+        # The extension's gRPC endpoint serves no history (LocalGrpcListener has no StreamInstanceHistory).
+        self.shows_history = False
 
     def management_links(self, request: Any, instance_id: str) -> dict[str, str]:
         """The management URLs of an instance, as the SDK's create_check_status_response builds them."""
@@ -84,7 +86,9 @@ class GrpcBackend:
         links["id"] = instance_id
         return links
 
-    async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
+    async def read(
+        self, instance_id: str, timeout: float, *, with_input: bool = False, with_history: bool = False
+    ) -> Observed:
         """The instance's status; Unavailable for anything but a state or no instance. Payloads always: the output
         shows whether a terminate of ours was processed."""
         try:

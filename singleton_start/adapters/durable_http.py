@@ -114,6 +114,7 @@ class DurableBackend:
         bindings = self._client._orchestration_bindings
         self.task_hub: str = bindings.task_hub_name
         self._base: str = bindings.rpc_base_url or ""
+        self.shows_history = True
 
     def management_links(self, request: Any, instance_id: str) -> dict[str, str]:
         """The extension's management URLs of an instance, as the SDK's create_check_status_response builds them."""
@@ -121,9 +122,12 @@ class DurableBackend:
         links["id"] = instance_id
         return links
 
-    async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
+    async def read(
+        self, instance_id: str, timeout: float, *, with_input: bool = False, with_history: bool = False
+    ) -> Observed:
+        url = status_url(self._base, instance_id, with_input=with_input, with_history=with_history)
         try:
-            answer = await self._call("GET", status_url(self._base, instance_id, with_input=with_input), b"", timeout)
+            answer = await self._call("GET", url, b"", timeout)
         except InDoubt as error:
             raise Unavailable(f"The status read failed: {error}.") from None  # a read changes nothing
         return status_answer(*answer)

@@ -180,14 +180,17 @@ class StillActive:
 TerminateSeen = TerminatedByUs | EndedOtherwise | StillActive
 
 
-def terminate_seen(observed: Observed, reason: str) -> TerminateSeen:
-    """What a read after sending a terminate says of it. Terminate messages carry no execution ID, so only our
-    own reason as the output shows that this very terminate was processed; and it is sent only to an execution
-    seen to have run, since a terminate processed before the ExecutionStarted only marks the row Terminated
-    while the execution still runs (docs/model.md)."""
+def terminate_seen(observed: Observed, reason: str, *, history: bool) -> TerminateSeen:
+    """What a read after sending a terminate says of it. Terminate messages carry no execution ID, so only our own
+    reason as the output shows that this very terminate was processed. A terminate that DurableTask.AzureStorage
+    2.7.0+ processes with no history of the execution (one batched with an earlier execution's messages) marks the
+    row Terminated with its reason while the execution runs on (docs/model.md): where the read carries the history
+    (`history`), the execution's own ExecutionTerminated must show the reason too; until then it is still active."""
     if observed.state is InstanceState.ACTIVE:
         return StillActive()
     if observed.runtime_status == TERMINATED and observed.output == reason:
+        if history and observed.terminated_by != reason:
+            return StillActive()  # marked, not yet processed by the execution
         return TerminatedByUs(observed)
     return EndedOtherwise(observed)
 

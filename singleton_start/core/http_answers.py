@@ -21,6 +21,7 @@ from .status import MISSING, Observed, state_of
 # HandleGetStatusRequestAsync answers an instance's status with 200, 202, 400 or 500 (a failed one).
 STATUS_READ_CODES = frozenset({200, 202, 400, 500})
 ALREADY_EXISTS_EXCEPTION = "OrchestrationAlreadyExistsException"
+TERMINATED_EVENT = "ExecutionTerminated"
 # DurableClient's second read before a terminate or an event: the instance is gone (400), or not running (500).
 NO_INSTANCE_EXCEPTION = "ArgumentException"
 NOT_RUNNING_EXCEPTION = "InvalidOperationException"
@@ -36,9 +37,11 @@ def url_segment(instance_id: str) -> str:
     return quote(instance_id, safe="").replace("%2B", "%252B")
 
 
-def status_url(base: str, instance_id: str, *, with_input: bool) -> str:
-    """A status read's URL; showInput is said either way, since the extension's default is true."""
-    return f"{base}instances/{url_segment(instance_id)}?showInput={'true' if with_input else 'false'}"
+def status_url(base: str, instance_id: str, *, with_input: bool, with_history: bool = False) -> str:
+    """A status read's URL; showInput is said either way, since the extension's default is true. With its history,
+    the input stays on: the terminate's reason in it is what the history is read for."""
+    query = "showInput=true&showHistory=true" if with_history else f"showInput={'true' if with_input else 'false'}"
+    return f"{base}instances/{url_segment(instance_id)}?{query}"
 
 
 def start_request(base: str, orchestrator: str, instance_id: str, orchestrator_input: Any) -> tuple[str, bytes]:
@@ -87,7 +90,21 @@ def status_answer(http_status: int | None, body: Any) -> Observed:
         output=body.get("output"),
         name=body.get("name"),
         custom_status=body.get("customStatus"),
+        terminated_by=terminated_by(body.get("historyEvents")),
     )
+
+
+def terminated_by(history: Any) -> str | None:
+    """The reason of the terminate the execution processed, from the history DurableClient adds to a status read
+    with showHistory (EventType by name, the event's Input kept with showInput); None when there is none."""
+    if not isinstance(history, list):
+        return None
+    reasons = [
+        event.get("Input")
+        for event in history
+        if isinstance(event, dict) and event.get("EventType") == TERMINATED_EVENT
+    ]
+    return str(reasons[-1]) if reasons and reasons[-1] is not None else None
 
 
 def start_answer(http_status: int | None, body: Any) -> None:

@@ -19,9 +19,14 @@ class Backend(Protocol):
     """The Durable extension as one request sees it (Durable Functions 1.x over HTTP, or 2.x over gRPC)."""
 
     task_hub: str
+    # Whether a read can carry the execution's history (the 1.x HTTP API's showHistory; the gRPC endpoint has none).
+    shows_history: bool
 
-    async def read(self, instance_id: str, timeout: float, *, with_input: bool = False) -> Observed:
-        """The instance's status (MISSING when there is none); Unavailable for anything else."""
+    async def read(
+        self, instance_id: str, timeout: float, *, with_input: bool = False, with_history: bool = False
+    ) -> Observed:
+        """The instance's status (MISSING when there is none), with the reason of the terminate its execution
+        processed when asked for its history and it shows it; Unavailable for anything else."""
         ...
 
     async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:

@@ -56,6 +56,9 @@ class Observed:
     # The orchestrator the instance runs.
     name: str | None = None
     custom_status: Any = None
+    # The reason of the terminate its execution processed, as its history shows (read only when asked for):
+    # a row shows Terminated with a reason also when a terminate only marked it (docs/model.md).
+    terminated_by: str | None = None
 
     @property
     def exists(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.decisions import EndedOtherwise, StillActive, TerminatedByUs, find, terminate_seen
+from ..core.decisions import EndedOtherwise, StillActive, TerminatedByUs, find, may_replace, terminate_seen
 from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet, Sent
 from ..core.outcomes import Accepted, Active, CommandOutcome, Ended, Found, NotFound
 from ..core.ports import Backend
@@ -87,8 +87,9 @@ async def terminate_and_watch(
     outstanding, and so its lease, until a read shows it done."""
 
     async def read(timeout: float) -> Observed:
-        # With its input: a start that replaces the instance settles its own send against this read.
-        return await backend.read(instance_id, timeout, with_input=True)
+        # With its input: a start that replaces the instance settles its own send against this read. With its
+        # history where the backend shows it: the execution's own ExecutionTerminated proves the terminate done.
+        return await backend.read(instance_id, timeout, with_input=True, with_history=backend.shows_history)
 
     try:
         await hold.send("terminate", lambda timeout: backend.terminate(instance_id, reason, timeout))
@@ -98,7 +99,7 @@ async def terminate_and_watch(
         pass
 
     def judge(observed: Observed) -> TerminatedByUs | EndedOtherwise | None:
-        seen = terminate_seen(observed, reason)
+        seen = terminate_seen(observed, reason, history=backend.shows_history)
         return None if isinstance(seen, StillActive) else seen
 
     seen: TerminatedByUs | EndedOtherwise | None = await hold.poll(read, judge, budget)
@@ -163,8 +164,8 @@ async def replace_active(hold: Hold, backend: Backend, before: Observed, instanc
         return await backend.read(instance_id, timeout, with_input=True)
 
     ran = await run_first(hold, read, before)
-    if ran.state is not InstanceState.ACTIVE:
-        return ran
+    if ran.state is not InstanceState.ACTIVE or not may_replace(ran, hold.settings.orchestrators):
+        return ran  # ended meanwhile, or another instance came that the app may not stop: decide again
     reason = f"{TERMINATE_REASON} Request {secrets.token_hex(4)}."
     match await terminate_and_watch(hold, backend, instance_id, reason, hold.settings.terminate_wait_seconds):
         case TerminatedByUs() as replaced:

@@ -51,7 +51,7 @@ from ..core.errors import (
 from ..core.idempotency import IdempotencyClaim, replay_answer, started_entry, starting_entry, with_entry
 from ..core.outcomes import Conflict, Started, StartOutcome
 from ..core.ports import Lease, LockRecord, Locks
-from ..core.status import Observed
+from ..core.status import InstanceState, Observed
 from .commands import replace_active
 from .hold import Deadline, Hold, Ports, backoff_delays, retried, take
 
@@ -168,6 +168,8 @@ class SingletonStarter:
             match await replace_active(hold, self.backend, before, self.key[1]):
                 case TerminatedByUs(observed=before):
                     pass
+                case Observed(state=InstanceState.ACTIVE) as other:
+                    return Conflict(other)  # an instance came meanwhile that the app may not stop
                 case ended if (answer := policy_answer(ended, *self._policies)) is not None:
                     return answer
                 case ended:
