@@ -13,6 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from singleton_start.core.decisions import ConflictPolicy, ReusePolicy
+from singleton_start.settings import Settings
+
 from .model import OUTSIDE_TAG, Execution, Message, StartSend
 
 
@@ -21,13 +24,20 @@ class Request:
     """A request as the caller saw it: what it asked and what it was answered."""
 
     tag: str
-    kind: str  # "start", "terminate", "event"
+    kind: str  # "start", "terminate", "event", "signal"
     orchestrator: str
     input: Any = None
     key: str | None = None
-    outcome: str = ""  # what the answer says (Started, InDoubt, Conflict, ...) or "internal"
+    # What the answer says (Started, InDoubt, Conflict, StartedNotSignalled, ...), "internal", or "cancelled" (the
+    # caller left before any answer).
+    outcome: str = ""
     status: int = 0
     replayed: bool = False
+    instance_id: str = "job"
+    arrived: float = 0.0
+    answered: float = 0.0
+    body: str = ""  # the answer's body as sent
+    started: bool | None = None  # a signal's answer: whether this request started the instance
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,11 @@ class History:
     # When a lifecycle rule deleted the lock blob: the README's named window (keep such rules off the lock
     # container), so a key whose record went with it is not held to the keyed-retry promise.
     records_lost_at: tuple[float, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+    # Whether the app's reads show an execution's history (the 1.x HTTP API does; the 2.x gRPC endpoint does not).
+    reads_history: bool = True
+    # When each host stood frozen, (host, from, to): a paused VM answers nothing meanwhile.
+    stalled: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,12 +89,14 @@ def _first(executions: dict[str, Execution], execution: Execution) -> Execution:
     return execution
 
 
-def _groups(history: History) -> dict[tuple[str, str, str | None], list[Request]]:
-    """Keyed start requests by key and request (orchestrator and body): a request and its retries."""
-    groups: dict[tuple[str, str, str | None], list[Request]] = defaultdict(list)
+def _groups(history: History) -> dict[tuple[str, str, str, str | None], list[Request]]:
+    """Keyed start requests by instance ID, key and request (orchestrator and body): a request and its retries (a
+    key's record lives on its ID's lock blob, so a key is one ID's)."""
+    groups: dict[tuple[str, str, str, str | None], list[Request]] = defaultdict(list)
     for request in history.requests:
         if request.kind == "start" and request.key is not None:
-            groups[(request.key, request.orchestrator.casefold(), _text(request.input))].append(request)
+            key = (request.instance_id, request.key, request.orchestrator.casefold(), _text(request.input))
+            groups[key].append(request)
     return groups
 
 
@@ -89,16 +106,34 @@ def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
     return first is not None and any(lost > first for lost in history.records_lost_at)
 
 
+def in_named_window(history: History) -> bool:
+    """Whether the run reached one of the windows the README names, where no lock of the app can keep a promise:
+    a terminate sent outside the app to an instance that had not run (DurableTask.AzureStorage 2.7.0+ marks its row
+    Terminated and the instance still runs), or, on the 2.x line (no history over gRPC), a terminate the backend
+    batched with an earlier execution's messages (it marks the row Terminated while the execution runs on)."""
+    outside_marked = any(m.tag == OUTSIDE_TAG and m.merged_into is not None for m in history.messages)
+    marked_running = any(e.marked_terminated_while_running_at is not None for e in history.executions)
+    return outside_marked or (marked_running and not history.reads_history)
+
+
 def told_202_runs_once(history: History) -> list[Violation]:
-    found = []
+    """A 202 start (or a signal that says it started the instance) ran its input, once; a signal that says it
+    started nothing started nothing."""
+    found: list[Violation] = []
+    if in_named_window(history):
+        return found
     for request in history.requests:
-        if request.kind != "start" or request.status != 202 or request.tag in history.outside_raced:
+        if request.kind not in ("start", "signal") or request.status != 202 or request.tag in history.outside_raced:
             continue
         if request.replayed:
             continue  # checked with its key's group below
         own = _own(history, request.tag)
+        listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
+        if request.kind == "signal" and not request.started:
+            if own:
+                found.append(Violation("told_202_runs_once", f"{request.tag} said it started nothing; ran: {listed}"))
+            continue
         if len(own) != 1 or own[0].input != _text(request.input):
-            listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
             found.append(Violation("told_202_runs_once", f"{request.tag} was told 202; its executions: {listed}"))
     for key, requests in _groups(history).items():
         if any(request.tag in history.outside_raced for request in requests):
@@ -109,19 +144,24 @@ def told_202_runs_once(history: History) -> list[Violation]:
             found.append(
                 Violation(
                     "told_202_runs_once",
-                    f"{replayed[0].tag} was told 202 (replayed) for key {key[0]}; the key's executions: {len(runs)}",
+                    f"{replayed[0].tag} was told 202 (replayed) for key {key[1]}; the key's executions: {len(runs)}",
                 )
             )
     return found
 
 
+# Answers other than 202 after which the request's start may have run, once: in doubt, a signal whose start landed
+# before its event could go, a request cancelled while its send was out.
+MAY_HAVE_STARTED = frozenset({"InDoubt", "StartedNotSignalled", "cancelled"})
+
+
 def not_202_runs_at_most_once(history: History) -> list[Violation]:
-    """Anything but 202 starts nothing, but the 503 of an unsettled start: that may still run, once."""
+    """Anything but 202 starts nothing, but what may have started (MAY_HAVE_STARTED): that runs at most once."""
     found = []
     for request in history.requests:
-        if request.kind != "start" or request.status == 202 or request.tag in history.outside_raced:
+        if request.kind not in ("start", "signal") or request.status == 202 or request.tag in history.outside_raced:
             continue
-        allowed = 1 if request.outcome == "InDoubt" else 0
+        allowed = 1 if request.outcome in MAY_HAVE_STARTED else 0
         own = _own(history, request.tag)
         if len(own) > allowed:
             found.append(
@@ -141,12 +181,14 @@ def keyed_retry_never_runs_again(history: History) -> list[Violation]:
             continue  # the record went with its lock blob, as the README warns
         if len(runs) > 1:
             by = ", ".join(f"{e.execution_id} by {e.tag}" for e in runs)
-            found.append(Violation("keyed_retry_never_runs_again", f"key {key[0]} ran {len(runs)} times: {by}"))
+            found.append(Violation("keyed_retry_never_runs_again", f"key {key[1]} ran {len(runs)} times: {by}"))
     return found
 
 
 def one_active_execution(history: History) -> list[Violation]:
-    found = []
+    found: list[Violation] = []
+    if in_named_window(history):
+        return found
     by_id: dict[str, list[Execution]] = defaultdict(list)
     for execution in history.executions:
         if execution.tag != OUTSIDE_TAG and execution.ran_at is not None:
@@ -233,6 +275,163 @@ def starts_sent_under_lease(history: History) -> list[Violation]:
     return found
 
 
+def _ended_by_itself(execution: Execution, before: float | None) -> bool:
+    """Whether an execution ended (by itself, by continuing as new, or by a terminate from outside the app) no later
+    than `before`: what reached it after that was never its to process."""
+    if execution.ended_at is None or (before is not None and execution.ended_at > before):
+        return False
+    return execution.ended_by is None or execution.ended_by.tag == OUTSIDE_TAG
+
+
+def events_202_reach_their_execution_once(history: History) -> list[Violation]:
+    """An event route's or a signal's 202: its one event reached the execution it was meant for (the one the request
+    saw, or the one a signal started), or a successor of it by continue-as-new, unless that execution ended by
+    itself before the event could be processed."""
+    executions = {execution.execution_id: execution for execution in history.executions}
+    found = []
+    for request in history.requests:
+        if request.kind not in ("event", "signal") or request.status != 202:
+            continue
+        sent = [m for m in history.messages if m.tag == request.tag and m.kind == "event"]
+        if len(sent) != 1:
+            found.append(Violation("events_202_reach_their_execution_once", f"{request.tag} sent {len(sent)} events"))
+            continue
+        (event,) = sent
+        own = _own(history, request.tag)
+        target = own[0].execution_id if request.kind == "signal" and request.started and own else event.addressed
+        meant = executions.get(target or "")
+        if event.hit is not None and target in executions[event.hit].lineage(executions):
+            continue
+        if event.hit is None and meant is not None and _ended_by_itself(_last(executions, meant), event.delivered_at):
+            continue
+        if meant is not None and meant.tag == OUTSIDE_TAG and event.hit is None:
+            continue  # an instance started outside the app, acted on from outside too: the README's named window
+        where = event.hit or event.outcome or "nowhere"
+        found.append(
+            Violation("events_202_reach_their_execution_once", f"{request.tag}'s event was meant for {target}: {where}")
+        )
+    return found
+
+
+def _last(executions: dict[str, Execution], execution: Execution) -> Execution:
+    """The latest of a line of continue-as-new: the one that ended the line."""
+    while execution.continued_as is not None and execution.continued_as in executions:
+        execution = executions[execution.continued_as]
+    return execution
+
+
+def terminate_202_ended_it(history: History) -> list[Violation]:
+    """A terminate route's 202: the execution it reached ended Terminated by this very terminate, and never ran after
+    it (no checkpoint put it back to Running)."""
+    executions = {execution.execution_id: execution for execution in history.executions}
+    found = []
+    for request in history.requests:
+        if request.kind != "terminate" or request.status != 202:
+            continue
+        sent = [m for m in history.messages if m.tag == request.tag and m.kind == "terminate"]
+        ended = [executions[m.hit] for m in sent if m.hit is not None and executions[m.hit].ended_by is m]
+        if len(ended) != 1 or ended[0].status != "Terminated":
+            found.append(Violation("terminate_202_ended_it", f"{request.tag} was told 202; it ended {len(ended)}"))
+            continue
+        (execution,) = ended
+        if not history.reads_history and execution.marked_terminated_while_running_at is not None:
+            continue  # the 2.x window of in_named_window
+        ran_after = [c for c in execution.checkpoints if c.at > (execution.ended_at or 0.0) and c.status == "Running"]
+        if ran_after:
+            found.append(Violation("terminate_202_ended_it", f"{execution.execution_id} ran after {request.tag}'s 202"))
+    return found
+
+
+def answers_within_the_deadline(history: History) -> list[Violation]:
+    """Every request is answered within SINGLETON_REQUEST_TIMEOUT_SECONDS of its arrival, less the time its host
+    stood frozen."""
+    limit = history.settings.request_timeout_seconds + 1e-6
+
+    def frozen(request: Request) -> float:
+        host = request.tag.split("/")[0]
+        return sum(
+            max(0.0, min(end, request.answered) - max(begin, request.arrived))
+            for name, begin, end in history.stalled
+            if name == host
+        )
+
+    return [
+        Violation("answers_within_the_deadline", f"{r.tag} answered after {r.answered - r.arrived:.3f} s")
+        for r in history.requests
+        if r.outcome != "cancelled" and r.answered - r.arrived - frozen(r) > limit
+    ]
+
+
+def no_answer_carries_a_key(history: History) -> list[Violation]:
+    """No answer hands out a key of the extension (the app's links carry none)."""
+    return [
+        Violation("no_answer_carries_a_key", f"{r.tag}'s answer carries a key")
+        for r in history.requests
+        if "code=" in r.body or "systemKey" in r.body
+    ]
+
+
+def _active_in(execution: Execution, begin: float, end: float) -> bool:
+    return execution.created_at <= end and (execution.ended_at is None or execution.ended_at >= begin)
+
+
+def _ended_by(execution: Execution, at: float) -> bool:
+    return execution.ended_at is not None and execution.ended_at <= at
+
+
+def _kept(status: str, reuse: ReusePolicy) -> bool:
+    """Whether the reuse policy keeps an ended instance of this status (refuses to replace it)."""
+    if reuse is ReusePolicy.REJECT_DUPLICATE:
+        return True
+    return reuse is ReusePolicy.ALLOW_FAILED and status == "Completed"
+
+
+def answers_follow_the_policies(history: History) -> list[Violation]:
+    """Each answer is the policy table's for something the request could have seen: a 409 of a start or a signal
+    names an instance that was active (under a conflict policy that answers so) or had ended with a status the reuse
+    policy keeps; a 200 is use-existing's answer to an active instance; a 410 an ended instance's."""
+    settings, found = history.settings, []
+    for request in history.requests:
+        mine = [e for e in history.executions if e.instance_id == request.instance_id]
+        window = (request.arrived, request.answered)
+        active = [e for e in mine if _active_in(e, *window)]
+        kept = [e for e in mine if _ended_by(e, window[1]) and _kept(e.status, settings.reuse_policy)]
+        if request.kind == "start" and request.status == 409:
+            answers = settings.conflict_policy is not ConflictPolicy.USE_EXISTING and active
+            ok = bool(answers or kept or _has_other(active, request) or _keyed_caution(history, request, mine))
+        elif request.kind == "signal" and request.status == 409:
+            ok = bool(kept or _has_other(active, request))
+        elif request.kind == "start" and request.status == 200:
+            ok = settings.conflict_policy is ConflictPolicy.USE_EXISTING and bool(active)
+        elif request.kind in ("terminate", "event") and request.status == 410:
+            ok = any(_ended_by(e, window[1]) and e.name.casefold() == request.orchestrator.casefold() for e in mine)
+        else:
+            continue
+        if not ok and not in_named_window(history):
+            found.append(
+                Violation("answers_follow_the_policies", f"{request.tag} was answered {request.status} for nothing")
+            )
+    return found
+
+
+def _keyed_caution(history: History, request: Request, executions: list[Execution]) -> bool:
+    """A keyed start answered 409 because its key's earlier request may have run (its record says starting and
+    another instance came), or because its key's record may have gone with its lock blob while an instance with its
+    input is there: the README's answer to a key that can no longer be told apart, never a second run."""
+    if request.key is None:
+        return False
+    earlier = any(
+        r.key == request.key and r.instance_id == request.instance_id and r.arrived < request.arrived
+        for r in history.requests
+    )
+    return earlier or any(e.input == _text(request.input) for e in executions)
+
+
+def _has_other(active: list[Execution], request: Request) -> bool:
+    """An active instance of another orchestrator than the request's: in the way whatever the policies."""
+    return any(e.name.casefold() != request.orchestrator.casefold() for e in active)
+
+
 INVARIANTS: tuple[Callable[[History], list[Violation]], ...] = (
     told_202_runs_once,
     not_202_runs_at_most_once,
@@ -241,6 +440,11 @@ INVARIANTS: tuple[Callable[[History], list[Violation]], ...] = (
     commands_reach_only_their_target,
     routes_stay_in_allowlist,
     starts_sent_under_lease,
+    events_202_reach_their_execution_once,
+    terminate_202_ended_it,
+    answers_within_the_deadline,
+    no_answer_carries_a_key,
+    answers_follow_the_policies,
 )
 
 

@@ -15,10 +15,16 @@ from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
 from .model import FAULT_NAMES, Faults, Versions, draw_versions
 
 INSTANCE_ID = "job"
+# A run's requests address one to three instance IDs (the first is the one an earlier instance may hold).
+INSTANCE_IDS = ("job", "job-2", "job-3")
 ALLOWLIST = ("SingletonOrchestrator", "Reporter")
 OUTSIDER = "Outsider"  # an orchestrator of the task hub that the app's allowlist does not name
-INPUTS: tuple[Any, ...] = ({"order": 1}, {"order": 2}, {"order": 3}, None)
-KEYS = ("key-a", "key-b")
+INPUTS: tuple[Any, ...] = (*({"order": n} for n in range(1, 7)), "text", [1, 2], None)
+KEYS = ("key-a", "key-b", "key-c", "key-d", "key-e")
+# Concurrent signals for an absent ID, in runs that draw a signal burst: one start, every event to it.
+SIGNAL_BURST = 30
+# How far a host's wall clock may be from storage's: within the second the app's records count on.
+CLOCK_SKEWS = (0.0, 0.0, 0.3, -0.3, 0.9, -0.9)
 # What a client of the task hub outside the app does to the instance (Actor.kind), each through the extension's
 # own handler; "outside" is a start.
 DEFAULT_VERSIONS = Versions()
@@ -30,21 +36,29 @@ class Actor:
     """One caller: a start, terminate or event request to a host of the app, or a client outside the app."""
 
     name: str
-    kind: str  # "start", "terminate", "event", or one of OUTSIDE_KINDS
+    kind: str  # "start", "terminate", "event", "signal", or one of OUTSIDE_KINDS
     at: float
     host: int
     orchestrator: str
     input: Any = None
     key: str | None = None
+    instance_id: str = INSTANCE_ID
+    data: Any = None  # an event's or a signal's
+    cancel_after: float | None = None  # the request is cancelled this long after it arrived (its caller left)
 
     def describe(self) -> str:
+        target = "" if self.instance_id == INSTANCE_ID else f" ({self.instance_id})"
         if self.kind == "outside":
-            return f"{self.name}: at {self.at:.3f} a start of {self.orchestrator} outside the app"
+            return f"{self.name}: at {self.at:.3f} a start of {self.orchestrator} outside the app{target}"
         if self.kind in OUTSIDE_KINDS:
-            return f"{self.name}: at {self.at:.3f} a {self.kind.removeprefix('outside-')} outside the app"
-        what = f"{self.kind} {self.orchestrator}"
-        if self.kind == "start":
+            return f"{self.name}: at {self.at:.3f} a {self.kind.removeprefix('outside-')} outside the app{target}"
+        what = f"{self.kind} {self.orchestrator}{target}"
+        if self.kind in ("start", "signal"):
             what += f" input {self.input!r}" + (f" Idempotency-Key {self.key}" if self.key else "")
+        if self.kind in ("event", "signal"):
+            what += f" data {self.data!r}"
+        if self.cancel_after is not None:
+            what += f", cancelled after {self.cancel_after:.3f} s"
         return f"{self.name}: at {self.at:.3f} host {self.host}: {what}"
 
 
@@ -57,6 +71,7 @@ class Scenario:
     faults: Faults
     existing: tuple[str, str] | None  # (orchestrator, runtime status) of an instance there before the run
     versions: Versions = DEFAULT_VERSIONS  # the releases the backend behaves as
+    skews: tuple[float, ...] = ()  # each host's wall clock ahead of storage's (seconds; behind when negative)
 
     def describe(self) -> list[str]:
         s = self.settings
@@ -67,6 +82,8 @@ class Scenario:
             f"lock wait {s.lock_wait_seconds:g} s",
         ]
         lines.append(f"versions: {self.versions.describe()}")
+        if any(self.skews):
+            lines.append("clock skew: " + ", ".join(f"host {i} {skew:+g} s" for i, skew in enumerate(self.skews)))
         if self.existing:
             lines.append(f"before the run: an instance of {self.existing[0]}, {self.existing[1]}")
         faults = [f"{name}={getattr(self.faults, name):g}" for name in FAULT_NAMES if getattr(self.faults, name)]
@@ -85,7 +102,9 @@ class Scenario:
         if self.hosts > 1:
             fewer = self.hosts - 1
             actors = tuple(replace(actor, host=actor.host % fewer) for actor in self.actors)
-            options.append(replace(self, hosts=fewer, actors=actors))
+            options.append(replace(self, hosts=fewer, actors=actors, skews=self.skews[:fewer]))
+        if any(self.skews):
+            options.append(replace(self, skews=()))
         return options
 
     def size(self) -> int:
@@ -102,7 +121,9 @@ def _fault(rng: random.Random, *choices: float) -> float:
 
 
 def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
-    """The scenario of one seed: small (2-3 hosts, a handful of requests), with faults drawn per seed."""
+    """The scenario of one seed: small (2-3 hosts, a handful of requests over one to three IDs), with faults drawn per
+    seed. Deadlines as short as 2 s, against landings up to `late_landing_bound`, so that a send can land after its
+    request has answered; many keys, inputs and IDs; skewed clocks; cancelled requests; signals, in bursts too."""
     rng = random.Random(seed)
     settings = Settings(
         orchestrators=ALLOWLIST,
@@ -110,7 +131,7 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
         lock_lease_seconds=rng.choice((15, 20, 30)),
         backend_timeout_seconds=rng.choice((1.0, 2.0, 5.0)),
         start_attempts=rng.choice((1, 2, 3, 3)),
-        request_timeout_seconds=rng.choice((10.0, 25.0, 40.0)),
+        request_timeout_seconds=rng.choice((2.0, 5.0, 10.0, 25.0, 40.0)),
         terminate_wait_seconds=rng.choice((2.0, 10.0)),
         conflict_policy=rng.choice(tuple(ConflictPolicy)),
         reuse_policy=rng.choice(tuple(ReusePolicy)),
@@ -139,34 +160,65 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
             host_pause=_fault(rng, 0.02, 0.1),
         )
     hosts = rng.choice((2, 3))
+    ids = INSTANCE_IDS[: rng.choice((1, 1, 1, 2, 2, 3))]
     burst = rng.random() < 0.5
     span = 1.0 if burst else 30.0
     actors: list[Actor] = []
 
     def add(kind: str, orchestrator: str, **extra: Any) -> Actor:
+        at = round(extra.pop("at", rng.uniform(0, span)), 3)
+        cancel = round(rng.uniform(0.0, 3.0), 3) if rng.random() < 0.05 else None
         actor = Actor(
-            f"r{len(actors) + 1}", kind, round(rng.uniform(0, span), 3), rng.randrange(hosts), orchestrator, **extra
+            f"r{len(actors) + 1}",
+            kind,
+            at,
+            rng.randrange(hosts),
+            orchestrator,
+            instance_id=rng.choice(ids),
+            cancel_after=cancel,
+            **extra,
         )
         actors.append(actor)
         return actor
 
+    def allowed() -> str:
+        return ALLOWLIST[0] if rng.random() < 0.85 else ALLOWLIST[1]
+
     for _ in range(rng.randint(1, 4)):
-        orchestrator = ALLOWLIST[0] if rng.random() < 0.85 else ALLOWLIST[1]
         key = rng.choice(KEYS) if rng.random() < 0.4 else None
-        first = add("start", orchestrator, input=rng.choice(INPUTS), key=key)
-        if key is not None and rng.random() < 0.6:
+        first = add(rng.choice(("start", "start", "start", "signal")), allowed(), input=rng.choice(INPUTS), key=key)
+        if first.kind == "signal":
+            actors[-1] = first = replace(first, key=None, data=rng.choice(INPUTS))
+        if key is not None and first.kind == "start" and rng.random() < 0.6:
             # The caller retries the same request with the same key.
             retry = replace(first, name=f"r{len(actors) + 1}", at=round(first.at + rng.uniform(0.1, 40.0), 3))
-            actors.append(replace(retry, host=rng.randrange(hosts)))
-    for kind in ("terminate", "event"):
+            actors.append(replace(retry, host=rng.randrange(hosts), cancel_after=None))
+    for kind in ("terminate", "event", "event"):
         if rng.random() < 0.35:
-            add(kind, ALLOWLIST[0] if rng.random() < 0.8 else ALLOWLIST[1])
+            add(kind, allowed(), data=rng.choice(INPUTS) if kind == "event" else None)
+    if rng.random() < 0.08:
+        # Many callers hand work to an ID at once: concurrent signals, most with the same orchestrator.
+        at, instance_id = rng.uniform(0, span), rng.choice(ids)
+        for n in range(SIGNAL_BURST if rng.random() < 0.5 else 8):
+            actors.append(
+                Actor(
+                    f"r{len(actors) + 1}",
+                    "signal",
+                    round(at + rng.uniform(0.0, 0.05), 3),
+                    rng.randrange(hosts),
+                    ALLOWLIST[0],
+                    input=rng.choice(INPUTS),
+                    instance_id=instance_id,
+                    data=n,
+                )
+            )
     for _ in range(rng.choice((0, 0, 0, 1, 2))):
         add("outside", OUTSIDER)
     existing = None
     if rng.random() < 0.4:
         name = rng.choice((ALLOWLIST[0], ALLOWLIST[0], OUTSIDER))
-        existing = (name, rng.choice(("Running", "Running", "Completed", "Failed", "Terminated", "Pending")))
+        statuses = ("Running", "Running", "Completed", "Failed", "Terminated", "Pending", "Canceled", "Suspended")
+        existing = (name, rng.choice(statuses))
     # What is drawn after the app's requests comes from streams of its own, so that the app's requests of a seed
     # stay as they were drawn before these were.
     versions = draw_versions(random.Random(f"{seed}/versions"))
@@ -178,12 +230,13 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
         # kept busy by other instances takes a message within the queue delay.
         max_polling_interval=others.choice((0.0, 30.0)),
     )
-    actors.extend(_outside_actors(others, actors, span))
+    actors.extend(_outside_actors(others, actors, span, ids))
+    skews = tuple(others.choice(CLOCK_SKEWS) for _ in range(hosts))
     ordered = tuple(sorted(actors, key=lambda a: a.at))
-    return Scenario(seed, settings, hosts, ordered, faults, existing, versions)
+    return Scenario(seed, settings, hosts, ordered, faults, existing, versions, skews)
 
 
-def _outside_actors(rng: random.Random, app: list[Actor], span: float) -> list[Actor]:
+def _outside_actors(rng: random.Random, app: list[Actor], span: float, ids: tuple[str, ...]) -> list[Actor]:
     """Another client of the task hub: in some runs, a few of its terminates, events, suspends (each perhaps
     resumed), purges and starts (each perhaps terminated soon after), at any time or just after a request of the
     app, when the instance it started may not have run yet."""
@@ -191,16 +244,18 @@ def _outside_actors(rng: random.Random, app: list[Actor], span: float) -> list[A
         return []
     actors: list[Actor] = []
 
-    def add(kind: str, at: float) -> None:
-        actors.append(Actor(f"o{len(app) + len(actors) + 1}", kind, round(at, 3), 0, OUTSIDER))
+    def add(kind: str, at: float, instance_id: str) -> None:
+        name = f"o{len(app) + len(actors) + 1}"
+        actors.append(Actor(name, kind, round(at, 3), 0, OUTSIDER, instance_id=instance_id))
 
     for _ in range(rng.randint(1, 3)):
-        near = rng.choice(app).at if app and rng.random() < 0.5 else None
-        at = rng.uniform(0.0, span + 30.0) if near is None else near + rng.uniform(0.1, 4.0)
+        near = rng.choice(app) if app and rng.random() < 0.5 else None
+        at = rng.uniform(0.0, span + 30.0) if near is None else near.at + rng.uniform(0.1, 4.0)
+        instance_id = near.instance_id if near is not None else rng.choice(ids)
         kind = rng.choice((*OUTSIDE_KINDS, "outside-suspend", "outside-terminate"))
-        add(kind, at)
+        add(kind, at, instance_id)
         if kind == "outside-suspend" and rng.random() < 0.7:
-            add("outside-resume", at + rng.uniform(0.5, 30.0))
+            add("outside-resume", at + rng.uniform(0.5, 30.0), instance_id)
         if kind == "outside" and rng.random() < 0.6:
-            add("outside-terminate", at + rng.uniform(0.1, 4.0))
+            add("outside-terminate", at + rng.uniform(0.1, 4.0), instance_id)
     return actors

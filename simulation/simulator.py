@@ -20,7 +20,7 @@ from singleton_start.core.errors import Sent
 from singleton_start.core.ports import Backend
 from singleton_start.http.adapter import HttpAdapter
 from singleton_start.http.contract import IN_DOUBT_MESSAGES
-from singleton_start.http.routes import EventRoute, StartRoute, TerminateRoute
+from singleton_start.http.routes import EventRoute, SignalRoute, StartRoute, TerminateRoute
 
 from .invariants import History, Request, Violation, check
 from .loop import VirtualLoop
@@ -29,6 +29,7 @@ from .scenario import INSTANCE_ID, OUTSIDE_KINDS, Actor, Scenario, draw
 from .wire import (
     REQUEST_TAG,
     ROUTE_ORCHESTRATOR,
+    STALLED,
     ModelContainer,
     ModelGrpcBackend,
     ModelTransport,
@@ -44,6 +45,7 @@ QUIET_SECONDS = 1500.0
 # the extension's gRPC answers.
 BACKENDS = ("http", "grpc")
 PUBLIC_BASE_URL = "http://localhost:7071/api/orchestrators"
+EVENT_NAME = "Work"
 # What a 503 in doubt says, by its message: a start that may still land, or a terminate-existing's terminate.
 IN_DOUBT = {
     message: "TerminatePending" if sent is Sent.TERMINATE_FOR_START else "InDoubt"
@@ -87,6 +89,15 @@ COVERAGE = (
     "outside_event",
     "outside_suspend",
     "outside_purge",
+    "request_cancelled",
+    "signal_started",
+    "signal_to_running",
+    "signal_started_not_run_yet",
+    "concurrent_signals_one_start",
+    "not_run_yet",
+    "clock_skew",
+    "several_ids",
+    "canceled_instance",
 )
 
 
@@ -104,11 +115,12 @@ class RunResult:
 
 class Host:
     """One worker process of the app: its routes, as the v1 folders load them, each with its own lock client over
-    the model's storage and the host's clock."""
+    the model's storage and the host's clock (its wall clock skewed as the scenario says)."""
 
     def __init__(self, world: World, scenario: Scenario, index: int, backend: str) -> None:
         self.world, self.backend_kind = world, backend
-        self.clock = SimClock(world, f"h{index}")
+        skew = scenario.skews[index] if index < len(scenario.skews) else 0.0
+        self.clock = SimClock(world, f"h{index}", skew)
         settings = scenario.settings
         container = ModelContainer(world, settings.lock_lease_seconds)
 
@@ -120,6 +132,7 @@ class Host:
             "start": StartRoute(settings, locks(), self.clock),
             "terminate": TerminateRoute(settings, locks(), self.clock),
             "event": EventRoute(settings, locks(), self.clock),
+            "signal": SignalRoute(settings, locks(), self.clock),
         }
         self.transport = ModelTransport(world)
 
@@ -132,36 +145,59 @@ class Host:
 
 def http_request(actor: Actor) -> func.HttpRequest:
     """The HttpRequest the worker builds for the actor's request."""
-    url = f"{PUBLIC_BASE_URL}/{actor.orchestrator}/{INSTANCE_ID}"
-    route_params = {"functionName": actor.orchestrator, "instanceId": INSTANCE_ID}
+    url = f"{PUBLIC_BASE_URL}/{actor.orchestrator}/{actor.instance_id}"
+    route_params = {"functionName": actor.orchestrator, "instanceId": actor.instance_id}
     headers: dict[str, str] = {}
     params: dict[str, str] = {}
-    body = b""
+    value: Any = None
     if actor.kind == "start":
-        body = json.dumps(actor.input).encode() if actor.input is not None else b""
-        headers = {"Content-Type": "application/json"} if body else {}
-        if actor.key is not None:
-            headers["Idempotency-Key"] = actor.key
+        value = actor.input
+    elif actor.kind == "signal":
+        url, route_params = f"{url}/signal/{EVENT_NAME}", {**route_params, "eventName": EVENT_NAME}
+        value = {"input": actor.input, "data": actor.data}
     elif actor.kind == "terminate":
         url, params = f"{url}/terminate?reason=simulated", {"reason": "simulated"}
     else:
-        url, route_params = f"{url}/events/Approval", {**route_params, "eventName": "Approval"}
+        url, route_params = f"{url}/events/{EVENT_NAME}", {**route_params, "eventName": EVENT_NAME}
+        value = actor.data
+    body = json.dumps(value).encode() if value is not None else b""
+    if body:
+        headers["Content-Type"] = "application/json"
+    if actor.key is not None:
+        headers["Idempotency-Key"] = actor.key
     return func.HttpRequest("POST", url, headers=headers, params=params, route_params=route_params, body=body)
 
 
-def answer_of(actor: Actor, tag: str, response: func.HttpResponse) -> Request:
+def answer_of(actor: Actor, tag: str, response: func.HttpResponse, arrived: float, answered: float) -> Request:
     """The request as its caller saw it: the answer's status, and what it says (a 503 in doubt, a replay)."""
     status = response.status_code
     body = json.loads(response.get_body() or b"null")
     message = body.get("message") if isinstance(body, dict) else None
     if status == 503:
         outcome = IN_DOUBT.get(message, "Unavailable") if isinstance(message, str) else "Unavailable"
-    elif actor.kind == "start":
+        if isinstance(message, str) and message.startswith("This request started the instance"):
+            outcome = "StartedNotSignalled"
+    elif actor.kind in ("start", "signal"):
         outcome = {202: "Started", 200: "Existing", 409: "Conflict", 422: "KeyReused"}.get(status, "internal")
     else:
         outcome = {202: "Accepted", 404: "NotFound", 410: "Ended"}.get(status, "internal")
     replayed = response.headers.get("Idempotent-Replayed") == "true"
-    return Request(tag, actor.kind, actor.orchestrator, actor.input, actor.key, outcome, status, replayed)
+    started = bool(body.get("started")) if actor.kind == "signal" and isinstance(body, dict) else None
+    return Request(
+        tag,
+        actor.kind,
+        actor.orchestrator,
+        actor.input,
+        actor.key,
+        outcome,
+        status,
+        replayed,
+        instance_id=actor.instance_id,
+        arrived=arrived,
+        answered=answered,
+        body=response.get_body().decode(),
+        started=started,
+    )
 
 
 async def _request(world: World, host: Host, actor: Actor) -> Request:
@@ -170,11 +206,30 @@ async def _request(world: World, host: Host, actor: Actor) -> Request:
     ROUTE_ORCHESTRATOR.set(actor.orchestrator if actor.kind != "start" else None)
     world.active_requests.add(tag)
     world.log(tag, f"arrives: {actor.describe()}")
+    loop = asyncio.get_running_loop()
+    arrived = loop.time()
+    handling = asyncio.ensure_future(host.routes[actor.kind].handle(http_request(actor), host.backend()))
+    if actor.cancel_after is not None:
+        loop.call_at(arrived + actor.cancel_after, handling.cancel)
     try:
-        response = await host.routes[actor.kind].handle(http_request(actor), host.backend())
+        response = await handling
+    except asyncio.CancelledError:
+        world.log(tag, "cancelled: its caller left")
+        return Request(
+            tag,
+            actor.kind,
+            actor.orchestrator,
+            actor.input,
+            actor.key,
+            "cancelled",
+            0,
+            instance_id=actor.instance_id,
+            arrived=arrived,
+            answered=loop.time(),
+        )
     finally:
         world.active_requests.discard(tag)
-    request = answer_of(actor, tag, response)
+    request = answer_of(actor, tag, response, arrived, loop.time())
     world.log(tag, f"answered {request.status} ({request.outcome}{', replayed' if request.replayed else ''})")
     return request
 
@@ -198,13 +253,14 @@ async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
 
 def _outside(world: World, actor: Actor) -> None:
     """A client of the task hub that is not the app acts on the instance, through the extension's handlers."""
+    instance_id = actor.instance_id
     acts: dict[str, Callable[[], None]] = {
-        "outside": lambda: world.start_outside(INSTANCE_ID, actor.orchestrator),
-        "outside-terminate": lambda: world.terminate_outside(INSTANCE_ID),
-        "outside-event": lambda: world.raise_event_outside(INSTANCE_ID),
-        "outside-suspend": lambda: world.suspend_outside(INSTANCE_ID),
-        "outside-resume": lambda: world.resume_outside(INSTANCE_ID),
-        "outside-purge": lambda: world.purge_outside(INSTANCE_ID),
+        "outside": lambda: world.start_outside(instance_id, actor.orchestrator),
+        "outside-terminate": lambda: world.terminate_outside(instance_id),
+        "outside-event": lambda: world.raise_event_outside(instance_id),
+        "outside-suspend": lambda: world.suspend_outside(instance_id),
+        "outside-resume": lambda: world.resume_outside(instance_id),
+        "outside-purge": lambda: world.purge_outside(instance_id),
     }
     world.log(OUTSIDE_TAG, actor.describe())
     acts[actor.kind]()
@@ -237,6 +293,9 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
         scenario.faults.late_landing_bound,
         frozenset(world.foreign_raced),
         tuple(world.records_lost_at),
+        settings=scenario.settings,
+        reads_history=backend == "http",
+        stalled=tuple(STALLED.get(world, [])),
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
@@ -270,8 +329,25 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
             coverage["terminate_pending"] = 1
         if request.kind in ("terminate", "event"):
             coverage[f"{request.kind}_route"] = 1
+        if request.outcome == "cancelled":
+            coverage["request_cancelled"] = 1
+        if request.kind == "signal" and request.status == 202:
+            coverage["signal_started" if request.started else "signal_to_running"] = 1
+        if request.outcome == "StartedNotSignalled":
+            coverage["signal_started_not_run_yet"] = 1
+        if request.status == 503 and request.outcome == "Unavailable" and "not started running yet" in request.body:
+            coverage["not_run_yet"] = 1
     if any(count > 1 for count in keys.values()):
         coverage["keyed_retry"] = 1
+    signals = [r for r in requests if r.kind == "signal"]
+    if len(signals) >= 8 and sum(1 for r in signals if r.status == 202 and r.started) == 1:
+        coverage["concurrent_signals_one_start"] = 1
+    if any(scenario.skews):
+        coverage["clock_skew"] = 1
+    if len({r.instance_id for r in requests}) > 1:
+        coverage["several_ids"] = 1
+    if any(e.status == "Canceled" for e in world.executions.values()):
+        coverage["canceled_instance"] = 1
     if any(m.kind == "terminate" and m.route is None and m.tag != OUTSIDE_TAG for m in world.messages):
         coverage["terminate_existing"] = 1
     coverage[f"conflict:{scenario.settings.conflict_policy.value}"] = 1

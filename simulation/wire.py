@@ -46,6 +46,8 @@ from singleton_start.core.status import MISSING, Observed
 from .model import EPOCH, Answer, World, grpc_state
 from .model import grpc_answer as extension_grpc_answer
 
+# When each host stood frozen (no answer can come from a frozen host): (host, from, to), by world.
+STALLED: weakref.WeakKeyDictionary[World, list[tuple[str, float, float]]] = weakref.WeakKeyDictionary()
 REQUEST_TAG: contextvars.ContextVar[str] = contextvars.ContextVar("simulated_request", default="unknown")
 # The orchestrator a management route named, for the allowlist invariant; None for the start's own terminate.
 ROUTE_ORCHESTRATOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("route_orchestrator", default=None)
@@ -75,15 +77,17 @@ def starter_binding(task_hub: str = TASK_HUB) -> str:
 class SimClock:
     """The Clock port on the virtual loop. A host may stall in a sleep (Faults.host_pause), as a frozen VM does."""
 
-    def __init__(self, world: World, host: str) -> None:
+    def __init__(self, world: World, host: str, skew: float = 0.0) -> None:
         self._world = world
         self._host = host
+        self._skew = skew
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
     def utcnow(self) -> datetime:
-        return wall_time(self.now())
+        """The host's wall clock: storage's, `skew` seconds ahead (behind when negative)."""
+        return wall_time(self.now() + self._skew)
 
     async def sleep(self, seconds: float) -> None:
         rng = self._world.stream(f"pause/{self._host}")
@@ -91,6 +95,8 @@ class SimClock:
             stall = rng.uniform(1.0, 20.0)
             self._world.coverage["host_paused"] += 1
             self._world.log(REQUEST_TAG.get(), f"host {self._host} stalls for {stall:.3f} s")
+            now = self.now()
+            STALLED.setdefault(self._world, []).append((self._host, now, now + seconds + stall))
             seconds += stall
         await asyncio.sleep(seconds)
 

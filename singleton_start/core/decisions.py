@@ -70,14 +70,16 @@ def answer_for(action: Action, observed: Observed) -> StartOutcome | None:
     return None
 
 
-def other_answer(observed: Observed, conflict: ConflictPolicy, reuse: ReusePolicy) -> StartOutcome:
-    """The answer when an instance this request did not start is there (the extension refused the start as a
-    duplicate): the policy's for an active one, else 409. Unavailable when the read shows none after all."""
+def other_answer(observed: Observed, conflict: ConflictPolicy, reuse: ReusePolicy) -> StartOutcome | None:
+    """The answer when the extension refused the start over an instance this request did not start: the policy's
+    for an active one (409 where the policy would replace it); None when it has ended since and the reuse policy
+    lets it be replaced (the start may be sent again: the refused one queued nothing). Unavailable when the read
+    shows no instance after all."""
     if not observed.exists:
         raise Unavailable("the backend refused the start as a duplicate but shows no instance")
     if observed.state is InstanceState.ACTIVE:
         return answer_for(decide(observed, conflict, reuse), observed) or Conflict(observed)
-    return Conflict(observed)
+    return answer_for(decide(observed, conflict, reuse), observed)
 
 
 def may_replace(observed: Observed, allowed: tuple[str, ...]) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.decisions import SignalAction, signal_action
-from ..core.errors import InstanceEnded, NoInstance, NotRunYet
+from ..core.decisions import Landed, SignalAction, signal_action
+from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet, Sent, Unavailable
 from ..core.idempotency import IdempotencyClaim
 from ..core.outcomes import Conflict, Signalled, SignalOutcome, Started
 from ..core.ports import LockRecord
@@ -114,14 +114,24 @@ class Signal:
                     if (await run_first(hold, self.read, before)).state is not InstanceState.ACTIVE:
                         return await hold.call(self.read)
                     return await self.send(hold, started=False)
-            if not isinstance(await self.starter.send(hold, Attempt(before, LockRecord())), Started):
+            attempt = Attempt(before, LockRecord())
+            if not isinstance(await self.starter.send(hold, attempt), Started):
                 return await hold.call(self.read)  # another start got there first: decide again on it
-            ran = await hold.poll(self.read, has_run_or_ended)
-            if ran is None or ran.state is not InstanceState.ACTIVE:
-                raise NotRunYet(
-                    "the start landed, but the instance had not run yet; the event was not sent", started=True
-                )
-            return await self.send(hold, started=True)
+            try:
+                ran = await hold.poll(self.read, has_run_or_ended)
+                if ran is None:
+                    raise NotRunYet("the start landed; the instance had not run yet, so no event was sent")
+                if not isinstance(self.starter.settled(attempt, ran), Landed) or not ran.runs(
+                    self.command.orchestrator
+                ):
+                    # Only a start from outside the app can have taken the ID from ours: no event goes to it.
+                    raise InDoubt("another instance showed up where this request's start went", Sent.START)
+                if ran.state is not InstanceState.ACTIVE:
+                    raise NotRunYet("the instance this request started has ended already; no event was sent")
+                return await self.send(hold, started=True)
+            except Unavailable as error:
+                # Whatever kept the event from going, this request's start has landed: the answer must say so.
+                raise NotRunYet(f"the start landed, but no event was sent: {error}", started=True) from None
 
     async def send(self, hold: Hold, *, started: bool) -> Signalled | Observed:
         """Send the event under the shared lease (this hold made shared if it was held alone). An instance that

@@ -44,6 +44,7 @@ from ..core.decisions import (
 )
 from ..core.errors import (
     AlreadyExists,
+    DeadlineReached,
     InDoubt,
     Sent,
     Unavailable,
@@ -132,7 +133,7 @@ class SingletonStarter:
         if not claimed and await self.flights.wait_for(
             self.key, self.deadline.sooner(self.settings.lock_wait_seconds).remaining()
         ):
-            observed = await self.flights.shared_read(self.key, self._read)
+            observed = await self.flights.shared_read(self.key, self._read, self.deadline)
             if (answer := await self._answer_without_lock(observed)) is not None:
                 return answer
         with self.flights.lead(self.key, claimed=claimed):
@@ -193,20 +194,24 @@ class SingletonStarter:
                 await hold.send("start", self._send_start, settles=True)
                 return self._started(hold, attempt)
             except AlreadyExists:
-                return other_answer(await self._read(), *self._policies)
+                # Refused over an active instance: the policy answers, unless it has ended since and may be replaced.
+                if (answer := other_answer(await self._read(), *self._policies)) is not None:
+                    return answer
             except InDoubt:
                 return await self._settle(hold, attempt)
             except Unavailable:
                 if tried == self.settings.start_attempts:
                     raise
-        raise AssertionError("unreachable")
+        raise Unavailable(
+            f"the start was refused over an instance that kept ending, {self.settings.start_attempts} times"
+        )
 
     async def _settle(self, hold: Hold, attempt: Attempt) -> StartOutcome:
         """Read until our start shows, while the lease is surely ours; it is never sent again (it may still land,
         and a second send could run the same input twice)."""
 
         def judge(after: Observed) -> Settled | None:
-            seen = self._settled(attempt, after)
+            seen = self.settled(attempt, after)
             return None if isinstance(seen, NotYet) else seen
 
         match await hold.poll(self._read_once, judge):
@@ -256,7 +261,7 @@ class SingletonStarter:
         record = await self.locks.read_record(*self.key, self.deadline.timeout(self.settings.backend_timeout_seconds))
         return replay_answer(claim, record, observed, self.command.input)
 
-    def _settled(self, attempt: Attempt, after: Observed) -> Settled:
+    def settled(self, attempt: Attempt, after: Observed) -> Settled:
         return settle(attempt.before, after, self.command.input, made_after=attempt.granted)
 
     async def _read(self) -> Observed:
@@ -340,13 +345,22 @@ class StartsInFlight:
             await asyncio.wait_for(ended.wait(), timeout)
         return True
 
-    async def shared_read(self, flight: tuple[str, str], read: Callable[[], Awaitable[Observed]]) -> Observed:
-        """One status read for all the requests woken by the same start: they would all read the same."""
+    async def shared_read(
+        self, flight: tuple[str, str], read: Callable[[], Awaitable[Observed]], deadline: Deadline
+    ) -> Observed:
+        """One status read for all the requests woken by the same start: they would all read the same. Each waits
+        for it no longer than its own deadline (the read may be another request's, with a later one)."""
         pending = self._reads.get(flight)
         if pending is None:
             pending = self._reads[flight] = asyncio.ensure_future(read())
-            pending.add_done_callback(lambda _: self._reads.pop(flight, None))
-        return await asyncio.shield(pending)
+            # Every waiter may have given up by the time it fails: its error is read here, so none goes unseen.
+            pending.add_done_callback(
+                lambda done: (self._reads.pop(flight, None), done.cancelled() or done.exception())
+            )
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), deadline.remaining())
+        except TimeoutError:
+            raise DeadlineReached("the request ran out of time") from None
 
     @contextmanager
     def lead(self, flight: tuple[str, str], *, claimed: bool = False) -> Iterator[None]:
