@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from simulation.invariants import History, Request, check
-from simulation.model import OUTSIDE_TAG, Execution, Message, StartSend
+from simulation.model import OUTSIDE_TAG, Checkpoint, Execution, Message, StartSend
+from singleton_start.settings import ReusePolicy, Settings
 
 ALLOW = ("SingletonOrchestrator",)
 
@@ -29,6 +30,8 @@ def started(tag: str, **extra: Any) -> Request:
         fields["outcome"],
         fields["status"],
         extra.get("replayed", False),
+        arrived=extra.get("arrived", 0.0),
+        answered=extra.get("answered", 0.0),
     )
 
 
@@ -47,7 +50,10 @@ def broken(h: History) -> set[str]:
 
 def test_a_clean_history_breaks_nothing() -> None:
     h = history(
-        [started("a"), started("b", outcome="Refused", status=409)],
+        [
+            started("a", arrived=0.8, answered=1.2),
+            started("b", outcome="Conflict", status=409, arrived=2, answered=2.1),
+        ],
         [execution("e1", "a", 1.0, 3.0)],
         sends=[StartSend("a", "job", 0.9, 20.0)],
     )
@@ -142,3 +148,102 @@ def test_an_execution_continued_as_new_is_one_with_its_first_for_its_start_and_i
     event = Message("event", "job", "v", 2.0, decided_at=1.5, addressed="e1", hit="e2", route="SingletonOrchestrator")
     terminate = Message("terminate", "job", "t", 2.0, decided_at=1.5, addressed="e1", hit="e2")
     assert broken(history([started("a")], [first, successor], [event, terminate])) == set()
+
+
+def request(tag: str, kind: str, status: int, **extra: Any) -> Request:
+    """A route's request as its caller saw it (window 0..1 s unless given)."""
+    fields: dict[str, Any] = {"arrived": 0.0, "answered": 1.0, "outcome": "Accepted", **extra}
+    return Request(
+        tag,
+        kind,
+        "SingletonOrchestrator",
+        extra.get("input"),
+        extra.get("key"),
+        fields["outcome"],
+        status,
+        arrived=fields["arrived"],
+        answered=fields["answered"],
+        body=extra.get("body", ""),
+        started=extra.get("started"),
+    )
+
+
+def test_an_event_202_whose_event_was_dropped_or_sent_twice_is_flagged_unless_its_execution_ended_by_itself() -> None:
+    running = execution("e1", "a", 0.0)
+    dropped = Message("event", "job", "v", 1.0, addressed="e1", hit=None, delivered_at=1.5, outcome="dropped")
+    assert "events_202_reach_their_execution_once" in broken(
+        history([request("v", "event", 202)], [running], [dropped])
+    )
+    delivered = Message(
+        "event", "job", "v", 1.0, addressed="e1", hit="e1", delivered_at=1.5, route="SingletonOrchestrator"
+    )
+    assert broken(history([request("v", "event", 202)], [execution("e1", "a", 0.0)], [delivered])) == set()
+    twice = [delivered, Message("event", "job", "v", 1.1, addressed="e1", hit="e1", route="SingletonOrchestrator")]
+    assert "events_202_reach_their_execution_once" in broken(
+        history([request("v", "event", 202)], [execution("e1", "a", 0.0)], twice)
+    )
+    ended_first = execution("e1", "a", 0.0, 1.2)
+    assert broken(history([request("v", "event", 202)], [ended_first], [dropped])) == set()
+
+
+def test_a_signal_202_that_started_must_deliver_to_its_own_execution_and_one_that_did_not_start_nothing() -> None:
+    own = execution("e1", "s", 0.5)
+    event = Message("event", "job", "s", 1.0, addressed="e1", hit="e1", delivered_at=1.5, route="SingletonOrchestrator")
+    signal = request("s", "signal", 202, input={"order": 1}, started=True)
+    assert broken(history([signal], [own], [event])) == set()
+    said_not_started = request("s", "signal", 202, input={"order": 1}, started=False)
+    assert "told_202_runs_once" in broken(history([said_not_started], [execution("e1", "s", 0.5)], [event]))
+    elsewhere = Message("event", "job", "s", 1.0, addressed="e0", hit="e0", route="SingletonOrchestrator")
+    other = execution("e0", "b", 0.0, 0.4)
+    assert "events_202_reach_their_execution_once" in broken(
+        history([signal], [other, execution("e1", "s", 0.5)], [elsewhere])
+    )
+
+
+def test_a_terminate_202_whose_execution_ran_on_or_ended_otherwise_is_flagged() -> None:
+    terminate = Message("terminate", "job", "t", 1.0, addressed="e1", hit="e1", route="SingletonOrchestrator")
+    ended = execution("e1", "a", 0.0, 1.5, status="Terminated")
+    ended.status, ended.ended_by = "Terminated", terminate
+    assert broken(history([request("t", "terminate", 202)], [ended], [terminate])) == set()
+    ran_on = execution("e1", "a", 0.0, 1.5)
+    ran_on.status, ran_on.ended_by = "Terminated", terminate
+    ran_on.checkpoints.append(Checkpoint(2.0, "Running"))
+    assert "terminate_202_ended_it" in broken(history([request("t", "terminate", 202)], [ran_on], [terminate]))
+    completed = execution("e1", "a", 0.0, 1.5)
+    completed.status = "Completed"
+    assert "terminate_202_ended_it" in broken(history([request("t", "terminate", 202)], [completed], [terminate]))
+
+
+def test_an_answer_later_than_the_deadline_is_flagged_less_the_time_its_host_stood_frozen() -> None:
+    limit = Settings().request_timeout_seconds
+    late = request("h1/a", "event", 404, arrived=0.0, answered=limit + 1.0)
+    assert "answers_within_the_deadline" in broken(history([late], []))
+    frozen = History([late], [], [], [], ALLOW, 5.0, stalled=(("h1", 0.5, 2.0),))
+    assert "answers_within_the_deadline" not in broken(frozen)
+    cancelled = request("h1/a", "event", 0, arrived=0.0, answered=limit + 1.0, outcome="cancelled")
+    assert broken(history([cancelled], [])) == set()
+
+
+def test_an_answer_that_carries_a_key_of_the_extension_is_flagged() -> None:
+    leaky = request("a", "event", 404, body='{"statusQueryGetUri": "http://x/?code=abc"}')
+    assert broken(history([leaky], [])) == {"no_answer_carries_a_key"}
+
+
+def test_a_409_or_410_or_200_for_nothing_the_request_could_have_seen_is_flagged() -> None:
+    refused = started("b", outcome="Conflict", status=409, arrived=5.0, answered=5.1)
+    assert "answers_follow_the_policies" in broken(history([refused], [execution("e1", "a", 1.0, 3.0)]))
+    existing = started("b", outcome="Existing", status=200, arrived=2.0, answered=2.1)
+    assert "answers_follow_the_policies" in broken(history([existing], [execution("e1", "a", 1.0, 3.0)]))
+    gone = request("t", "terminate", 410, arrived=2.0, answered=2.1)
+    assert "answers_follow_the_policies" in broken(history([gone], [execution("e1", "a", 1.0)]))
+    assert "answers_follow_the_policies" not in broken(history([gone], [execution("e1", "a", 1.0, 1.5)]))
+    kept = History(
+        [refused],
+        [execution("e1", "a", 1.0, 3.0)],
+        [],
+        [],
+        ALLOW,
+        5.0,
+        settings=Settings(reuse_policy=ReusePolicy.REJECT_DUPLICATE),
+    )
+    assert "answers_follow_the_policies" not in broken(kept)
