@@ -89,15 +89,29 @@ def _first(executions: dict[str, Execution], execution: Execution) -> Execution:
     return execution
 
 
-def _groups(history: History) -> dict[tuple[str, str, str, str | None], list[Request]]:
-    """Keyed start requests by instance ID, key and request (orchestrator and body): a request and its retries (a
-    key's record lives on its ID's lock blob, so a key is one ID's)."""
-    groups: dict[tuple[str, str, str, str | None], list[Request]] = defaultdict(list)
+GroupKey = tuple[str, str | None, str, str, str | None]
+
+
+def _group_key(request: Request) -> GroupKey:
+    return (request.instance_id, request.key, request.kind, request.orchestrator.casefold(), _text(request.input))
+
+
+def _groups(history: History) -> dict[GroupKey, list[Request]]:
+    """Keyed start and signal requests by instance ID, key and request (route, orchestrator and input): a request
+    and its retries (a key's record lives on its ID's lock blob, so a key is one ID's)."""
+    groups: dict[GroupKey, list[Request]] = defaultdict(list)
     for request in history.requests:
-        if request.kind == "start" and request.key is not None:
-            key = (request.instance_id, request.key, request.orchestrator.casefold(), _text(request.input))
-            groups[key].append(request)
+        if request.kind in ("start", "signal") and request.key is not None:
+            groups[_group_key(request)].append(request)
     return groups
+
+
+def _group_of(history: History, request: Request) -> list[Request]:
+    """A keyed signal with its retries; any other request alone. A signal's retry may deliver the event its key's
+    first request could not, to the instance that request started."""
+    if request.kind != "signal" or request.key is None:
+        return [request]
+    return _groups(history)[_group_key(request)]
 
 
 def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
@@ -127,7 +141,7 @@ def told_202_runs_once(history: History) -> list[Violation]:
             continue
         if request.replayed:
             continue  # checked with its key's group below
-        own = _own(history, request.tag)
+        own = [e for r in _group_of(history, request) for e in _own(history, r.tag)]
         listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
         if request.kind == "signal" and not request.started:
             if own:
@@ -140,7 +154,8 @@ def told_202_runs_once(history: History) -> list[Violation]:
             continue  # the key's start lost its tracking write to a start outside the app
         replayed = [r for r in requests if r.status == 202 and r.replayed]
         runs = [e for r in requests for e in _own(history, r.tag)]
-        if replayed and len(runs) != 1 and not _record_lost_after(history, runs):
+        expected = 0 if replayed and replayed[0].kind == "signal" and not replayed[0].started else 1
+        if replayed and len(runs) != expected and not _record_lost_after(history, runs):
             found.append(
                 Violation(
                     "told_202_runs_once",
@@ -292,12 +307,13 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
     for request in history.requests:
         if request.kind not in ("event", "signal") or request.status != 202:
             continue
-        sent = [m for m in history.messages if m.tag == request.tag and m.kind == "event"]
+        group = {r.tag for r in _group_of(history, request)}  # a keyed signal's event may be its retry's
+        sent = [m for m in history.messages if m.tag in group and m.kind == "event"]
         if len(sent) != 1:
             found.append(Violation("events_202_reach_their_execution_once", f"{request.tag} sent {len(sent)} events"))
             continue
         (event,) = sent
-        own = _own(history, request.tag)
+        own = [e for tag in group for e in _own(history, tag)]
         target = own[0].execution_id if request.kind == "signal" and request.started and own else event.addressed
         meant = executions.get(target or "")
         if event.hit is not None and target in executions[event.hit].lineage(executions):
@@ -400,7 +416,7 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
             answers = settings.conflict_policy is not ConflictPolicy.USE_EXISTING and active
             ok = bool(answers or kept or _has_other(active, request) or _keyed_caution(history, request, mine))
         elif request.kind == "signal" and request.status == 409:
-            ok = bool(kept or _has_other(active, request))
+            ok = bool(kept or _has_other(active, request) or _keyed_caution(history, request, mine))
         elif request.kind == "start" and request.status == 200:
             ok = settings.conflict_policy is ConflictPolicy.USE_EXISTING and bool(active)
         elif request.kind in ("terminate", "event") and request.status == 410:

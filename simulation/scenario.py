@@ -45,6 +45,9 @@ class Actor:
     instance_id: str = INSTANCE_ID
     data: Any = None  # an event's or a signal's
     cancel_after: float | None = None  # the request is cancelled this long after it arrived (its caller left)
+    # A caller that sends the same request again, this long after each 503, at most `retries` times (with its key).
+    retries: int = 0
+    retry_delay: float = 0.0
 
     def describe(self) -> str:
         target = "" if self.instance_id == INSTANCE_ID else f" ({self.instance_id})"
@@ -59,6 +62,8 @@ class Actor:
             what += f" data {self.data!r}"
         if self.cancel_after is not None:
             what += f", cancelled after {self.cancel_after:.3f} s"
+        if self.retries:
+            what += f", sent again {self.retry_delay:.3f} s after each 503, {self.retries} times at most"
         return f"{self.name}: at {self.at:.3f} host {self.host}: {what}"
 
 
@@ -188,11 +193,15 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
         key = rng.choice(KEYS) if rng.random() < 0.4 else None
         first = add(rng.choice(("start", "start", "start", "signal")), allowed(), input=rng.choice(INPUTS), key=key)
         if first.kind == "signal":
-            actors[-1] = first = replace(first, key=None, data=rng.choice(INPUTS))
-        if key is not None and first.kind == "start" and rng.random() < 0.6:
+            actors[-1] = first = replace(first, data=rng.choice(INPUTS))
+        if key is not None and rng.random() < 0.6:
             # The caller retries the same request with the same key.
             retry = replace(first, name=f"r{len(actors) + 1}", at=round(first.at + rng.uniform(0.1, 40.0), 3))
             actors.append(replace(retry, host=rng.randrange(hosts), cancel_after=None))
+        if rng.random() < 0.3:
+            # A caller that sends the request again after a 503, at once or after a while (with its key, if any).
+            delay = rng.choice((0.0, 0.2, 1.0, 5.0))
+            actors[-1] = replace(actors[-1], retries=rng.choice((1, 2, 3)), retry_delay=delay)
     for kind in ("terminate", "event", "event"):
         if rng.random() < 0.35:
             add(kind, allowed(), data=rng.choice(INPUTS) if kind == "event" else None)

@@ -9,7 +9,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import azure.functions as func
@@ -94,6 +94,9 @@ COVERAGE = (
     "signal_to_running",
     "signal_started_not_run_yet",
     "concurrent_signals_one_start",
+    "keyed_signal_replayed",
+    "keyed_signal_delivered_on_retry",
+    "sent_again_after_503",
     "not_run_yet",
     "clock_skew",
     "several_ids",
@@ -107,6 +110,7 @@ class RunResult:
     violations: list[Violation]
     coverage: Counter[str]
     timeline: list[str]
+    requests: list[Request] = field(default_factory=list)  # as their callers saw them
 
     @property
     def failed(self) -> bool:
@@ -200,8 +204,18 @@ def answer_of(actor: Actor, tag: str, response: func.HttpResponse, arrived: floa
     )
 
 
-async def _request(world: World, host: Host, actor: Actor) -> Request:
-    tag = f"h{actor.host}/{actor.name}"
+async def _requests(world: World, host: Host, actor: Actor) -> list[Request]:
+    """The actor's request, and the same request again after each 503 as long as its caller retries."""
+    answered = [await _request(world, host, actor, f"h{actor.host}/{actor.name}")]
+    for attempt in range(2, actor.retries + 2):
+        if answered[-1].status != 503:
+            break
+        await asyncio.sleep(actor.retry_delay)
+        answered.append(await _request(world, host, actor, f"h{actor.host}/{actor.name}.{attempt}"))
+    return answered
+
+
+async def _request(world: World, host: Host, actor: Actor, tag: str) -> Request:
     REQUEST_TAG.set(tag)
     ROUTE_ORCHESTRATOR.set(actor.orchestrator if actor.kind != "start" else None)
     world.active_requests.add(tag)
@@ -239,14 +253,14 @@ async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
     hosts = [Host(world, scenario, index, backend) for index in range(scenario.hosts)]
     if scenario.existing is not None:
         world.seed_instance(INSTANCE_ID, *scenario.existing)
-    tasks: list[asyncio.Task[Request]] = []
+    tasks: list[asyncio.Task[list[Request]]] = []
     for actor in scenario.actors:
         await asyncio.sleep(max(0.0, actor.at - loop.time()))
         if actor.kind in OUTSIDE_KINDS:
             _outside(world, actor)
             continue
-        tasks.append(asyncio.ensure_future(_request(world, hosts[actor.host], actor)))
-    requests = [await task for task in tasks]
+        tasks.append(asyncio.ensure_future(_requests(world, hosts[actor.host], actor)))
+    requests = [request for task in tasks for request in await task]
     await asyncio.sleep(QUIET_SECONDS)
     return requests
 
@@ -299,7 +313,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
-    return RunResult(scenario, check(history), coverage, timeline)
+    return RunResult(scenario, check(history), coverage, timeline, requests)
 
 
 class _LoopClock:
@@ -319,8 +333,8 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
     coverage = Counter({name: 1 for name, count in world.coverage.items() if count})
     keys: Counter[str] = Counter()
     for request in requests:
-        if request.kind == "start" and request.key is not None:
-            keys[request.key] += 1
+        if request.kind in ("start", "signal") and request.key is not None:
+            keys[f"{request.instance_id}/{request.key}"] += 1
         if request.replayed:
             coverage["replayed"] = 1
         if request.outcome == "InDoubt" and request.kind == "start":
@@ -335,6 +349,14 @@ def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> 
             coverage["signal_started" if request.started else "signal_to_running"] = 1
         if request.outcome == "StartedNotSignalled":
             coverage["signal_started_not_run_yet"] = 1
+        if request.kind == "signal" and request.key is not None and request.status == 202:
+            own = any(e.tag == request.tag for e in world.executions.values())
+            if request.replayed:
+                coverage["keyed_signal_replayed"] = 1
+            elif request.started and not own:
+                coverage["keyed_signal_delivered_on_retry"] = 1
+        if "." in request.tag.rsplit("/", 1)[-1]:
+            coverage["sent_again_after_503"] = 1
         if request.status == 503 and request.outcome == "Unavailable" and "not started running yet" in request.body:
             coverage["not_run_yet"] = 1
     if any(count > 1 for count in keys.values()):

@@ -6,18 +6,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from singleton_start.core.idempotency import (
+    KEY_EVENT_IN_DOUBT,
+    KEY_INSTANCE_GONE,
     MAX_KEYS,
     IdempotencyClaim,
     KeyEntry,
+    KeyStartLanded,
     entries,
     entry_name,
     replay_answer,
     request_digest,
+    sending_entry,
+    sent_entry,
+    signal_replay,
     started_entry,
     starting_entry,
     with_entry,
 )
-from singleton_start.core.outcomes import Conflict, KeyReused, Started
+from singleton_start.core.outcomes import Conflict, KeyReused, Signalled, Started
 from singleton_start.core.ports import LockRecord
 from singleton_start.core.status import MISSING, InstanceState, Observed
 
@@ -102,3 +108,40 @@ def test_an_entry_reads_back_as_written_and_a_broken_one_as_none() -> None:
     entry = starting(instance(T0))
     assert KeyEntry.decode(entry.encode()) == entry
     assert KeyEntry.decode("not an entry") is None
+
+
+def test_a_signal_entry_keeps_whether_its_key_started_the_instance_and_a_start_entry_reads_as_before() -> None:
+    for started in (True, False):
+        entry = sent_entry(CLAIM, T0, started=started)
+        assert KeyEntry.decode(entry.encode()) == entry
+    plain = started_entry(CLAIM, T0)
+    assert plain.encode().count(";") == 4 and KeyEntry.decode(plain.encode()) == plain
+    assert KeyEntry.decode(plain.encode() + ";maybe") is None
+
+
+def test_a_signal_whose_event_was_sent_replays_its_first_answer_whatever_is_there_now() -> None:
+    for started in (True, False):
+        lock = record((CLAIM, sent_entry(CLAIM, T0, started=started)))
+        for now in (MISSING, instance(T0 + timedelta(minutes=5), '{"n": 3}', "Completed")):
+            assert signal_replay(CLAIM, lock, now, OURS) == Signalled(started, replayed=True)
+
+
+def test_a_signal_whose_event_may_have_gone_neither_sends_again_nor_says_it_arrived() -> None:
+    lock = record((CLAIM, sending_entry(CLAIM, T0, started=False)))
+    running = instance(T0 - timedelta(minutes=1), '{"n": 9}')
+    assert signal_replay(CLAIM, lock, running, OURS) == Conflict(running, KEY_EVENT_IN_DOUBT)
+
+
+def test_a_signal_whose_start_landed_and_event_never_went_sends_it_to_that_instance_only() -> None:
+    lock = record((CLAIM, starting()))
+    ours = instance(T0 + timedelta(seconds=2))
+    assert signal_replay(CLAIM, lock, ours, OURS) == KeyStartLanded(ours)
+    later = instance(T0 + timedelta(minutes=5))  # made after the key's lease could have ended: not the key's
+    assert signal_replay(CLAIM, lock, later, OURS) == Conflict(later, KEY_INSTANCE_GONE)
+
+
+def test_a_signal_whose_start_never_landed_or_that_did_nothing_acts_afresh_and_another_body_is_reuse() -> None:
+    assert signal_replay(CLAIM, record((CLAIM, starting())), MISSING, OURS) is None
+    assert signal_replay(CLAIM, record(), instance(T0), OURS) is None
+    changed = IdempotencyClaim("order-42", request_digest("SingletonOrchestrator", b'{"n": 2}'))
+    assert signal_replay(changed, record((CLAIM, sent_entry(CLAIM, T0, started=False))), MISSING, OURS) == KeyReused()

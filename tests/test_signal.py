@@ -173,6 +173,56 @@ async def test_a_start_whose_instance_has_not_run_is_503_and_the_same_request_ag
     assert events_of(durable, instance_id) == [(EVENT, "x")]
 
 
+async def test_a_keyed_signal_sent_again_replays_its_first_answer_and_neither_starts_nor_sends_again(
+    signal_route: LoadedFunction, durable: DurableStandin
+) -> None:
+    instance_id = new_instance_id()
+    key = {"Idempotency-Key": "work-7"}
+
+    first = await post(signal_route, durable, instance_id, {"input": {"n": 1}, "data": "x"}, headers=key)
+    again = await post(signal_route, durable, instance_id, {"input": {"n": 1}, "data": "x"}, headers=key)
+    reused = await post(signal_route, durable, instance_id, {"input": {"n": 1}, "data": "y"}, headers=key)
+
+    assert first.status_code == 202 and "Idempotent-Replayed" not in first.headers
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert body_of(again) == body_of(first) and body_of(again)["started"] is True
+    assert reused.status_code == 422 and body_of(reused)["error"] == "idempotency_key_reused"
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
+    assert events_of(durable, instance_id) == [(EVENT, "x")]
+
+
+async def test_a_keyed_signal_whose_start_landed_unrun_delivers_on_retry_to_the_instance_its_key_started(
+    signal_route: LoadedFunction, durable: DurableStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durable.run_seconds = None  # no worker: the new instance stays Pending
+    monkeypatch.setenv("SINGLETON_REQUEST_TIMEOUT_SECONDS", "2")
+    route = load_function("HttpSignal")
+    instance_id, key = new_instance_id(), {"Idempotency-Key": "work-8"}
+
+    first = await post(route, durable, instance_id, {"input": {"n": 1}, "data": "x"}, headers=key)
+    durable.set_status(instance_id, "Running")
+    again = await post(route, durable, instance_id, {"input": {"n": 1}, "data": "x"}, headers=key)
+
+    assert first.status_code == 503 and "This request started the instance" in body_of(first)["message"]
+    assert again.status_code == 202 and body_of(again)["started"] is True
+    assert started_inputs(durable, instance_id) == [{"n": 1}]
+    assert events_of(durable, instance_id) == [(EVENT, "x")]
+
+
+async def test_a_keyed_signal_to_a_running_instance_is_sent_once_however_often_it_comes(
+    signal_route: LoadedFunction, durable: DurableStandin
+) -> None:
+    instance_id, key = new_instance_id(), {"Idempotency-Key": "work-9"}
+    durable.add_instance(instance_id, ORCHESTRATOR, "Running", '{"n": 1}')
+
+    answers = [await post(signal_route, durable, instance_id, {"data": "b"}, headers=key) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [202] * 3
+    assert [body_of(a)["started"] for a in answers] == [False] * 3
+    assert [a.headers.get("Idempotent-Replayed") for a in answers] == [None, "true", "true"]
+    assert events_of(durable, instance_id) == [(EVENT, "b")]
+
+
 async def test_30_concurrent_signals_for_an_absent_id_start_it_once_and_all_30_events_reach_it(
     signal_route: LoadedFunction, durable: DurableStandin
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from simulation.__main__ import explore, main
-from simulation.invariants import Violation
+from simulation.invariants import Request, Violation
 from simulation.loop import Stuck, VirtualLoop
 from simulation.model import (
     GRPC_DROPPED,
@@ -31,6 +31,8 @@ from simulation.model import (
 from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
 from simulation.wire import TIMED_OUT, grpc_answer
+from singleton_start.adapters.blob_lease import LeaseLocks
+from singleton_start.core.errors import InDoubt
 
 ID = "job"
 
@@ -335,3 +337,35 @@ def test_hundreds_of_seeds_through_the_grpc_adapter_keep_every_invariant_and_los
     coverage, failures = explore(1, 300, 8.0, "grpc")
     assert failures == []
     assert coverage["answer_lost"] > 0 and coverage["landed_after_request_ended"] > 0
+
+
+def test_the_simulator_runs_the_apps_own_adapters_so_a_change_to_them_changes_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No answer mapping and no lease arithmetic is written twice: the simulated hosts answer through the app's
+    routes, its DurableBackend over the model's HTTP API and its LeaseLocks over the model's blobs."""
+    seed = next(s for s in range(1, 200) if any(r.kind == "start" and r.status == 202 for r in _requests_of(s)))
+    baseline = _requests_of(seed)
+
+    def in_doubt(status: int, body: object) -> None:
+        raise InDoubt("every start answer read as lost")
+
+    monkeypatch.setattr("singleton_start.adapters.durable_http.start_answer", in_doubt)
+    # Each start is settled by reads now, later than it was answered.
+    assert _answered(_requests_of(seed), "start") > _answered(baseline, "start")
+    monkeypatch.undo()
+
+    async def never(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(LeaseLocks, "try_acquire", never)
+    assert all(r.status != 202 for r in _requests_of(seed) if r.kind in ("start", "terminate"))
+
+
+def _answered(requests: list[Request], kind: str) -> float:
+    return sum(r.answered - r.arrived for r in requests if r.kind == kind)
+
+
+def _requests_of(seed: int) -> list[Request]:
+    """The requests of a seed's run, as their callers saw them."""
+    return run_seed(seed).requests

@@ -1,10 +1,15 @@
 """Idempotency-Key records on the lock blob, and the pure decision whether a keyed request is a replay.
 
-The lock blob's metadata keeps one entry per key for the ID's last MAX_KEYS keyed starts, so a retry is
+The lock blob's metadata keeps one entry per key for the ID's last MAX_KEYS keyed requests, so a retry is
 recognised even after other starts replaced the key's instance. An entry is written under the lease in two
 steps: "starting" before the start is sent, with the window in which that start can land ([at, until]: until
 is the lease's end, minus a second, at the time of the send, and only the holder can start before then) and
 the instance seen before it; then "started", once the start is known to have landed.
+
+A keyed signal's entry goes on from there (or begins, when it starts nothing): "sending" before its event is
+sent, then "sent" once the event was queued, each saying whether the key started the instance. An event never
+shows in a status read, so a "sending" entry left by a request whose answer was lost can never be settled: its
+key neither sends again nor says the event arrived.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .outcomes import Conflict, KeyReused, Started, StartOutcome
+from .outcomes import Conflict, KeyReused, Signalled, Started
 from .ports import LockRecord
 from .status import Observed
 
 STARTING = "starting"
 STARTED = "started"
+SENDING = "sending"
+SENT = "sent"
 # Metadata is at most 8 KiB per blob; an entry is about 170 bytes.
 MAX_KEYS = 32
 ENTRY_PREFIX = "k"
@@ -44,18 +51,22 @@ class KeyEntry:
     at: datetime
     until: datetime | None = None
     before: str = ""
+    # A signal's entry: whether the key's request started the instance its event is for.
+    started_it: bool = False
 
     def encode(self) -> str:
         until = self.until.isoformat() if self.until is not None else ""
-        return ";".join((self.state, self.digest, self.at.isoformat(), until, self.before))
+        fields = (self.state, self.digest, self.at.isoformat(), until, self.before)
+        return ";".join((*fields, "started") if self.started_it else fields)
 
     @classmethod
     def decode(cls, text: str) -> KeyEntry | None:
         try:
-            state, digest, at, until, before = text.split(";")
-            return cls(
-                state, digest, datetime.fromisoformat(at), datetime.fromisoformat(until) if until else None, before
-            )
+            state, digest, at, until, before, *rest = text.split(";")
+            if rest not in ([], ["started"]):
+                return None
+            until_time = datetime.fromisoformat(until) if until else None
+            return cls(state, digest, datetime.fromisoformat(at), until_time, before, bool(rest))
         except ValueError:
             return None
 
@@ -108,6 +119,16 @@ def started_entry(claim: IdempotencyClaim, now: datetime) -> KeyEntry:
     return KeyEntry(STARTED, claim.request_digest, now.replace(microsecond=0))
 
 
+def sending_entry(claim: IdempotencyClaim, now: datetime, *, started: bool) -> KeyEntry:
+    """The entry written before a keyed signal's event is sent: from here on the key never sends it again."""
+    return KeyEntry(SENDING, claim.request_digest, now.replace(microsecond=0), started_it=started)
+
+
+def sent_entry(claim: IdempotencyClaim, now: datetime, *, started: bool) -> KeyEntry:
+    """The entry written once a keyed signal's event was queued: a retry is answered as the first was."""
+    return KeyEntry(SENT, claim.request_digest, now.replace(microsecond=0), started_it=started)
+
+
 def record_may_be_lost(record: LockRecord, observed: Observed) -> bool:
     """Whether the lock blob was made after the instance was created and holds no key at all: a deletion rule
     may have removed the blob, and with it the record of the key that started this instance."""
@@ -126,7 +147,9 @@ def landed_in_window(entry: KeyEntry, observed: Observed, sent: Any) -> bool:
     return entry.at.replace(microsecond=0) - timedelta(seconds=1) <= observed.created_time <= entry.until
 
 
-def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> StartOutcome | None:
+def replay_answer(
+    claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any
+) -> Started | Conflict | KeyReused | None:
     """The answer to a keyed request from the key's entry and the instance there now (read with its input);
     None when this request may start. A key whose start may have run is never started again."""
     raw = record.metadata.get(entry_name(claim.key))
@@ -143,3 +166,59 @@ def replay_answer(claim: IdempotencyClaim, record: LockRecord, observed: Observe
         return None  # the key's start never landed: what is there is what was there before it
     # Another instance came after the key's start could land: whether it ran cannot be told any more.
     return Conflict(observed) if observed.exists else None
+
+
+# Why a keyed signal is answered 409 when its key's earlier request, not the policies, keeps it from acting.
+KEY_EVENT_IN_DOUBT = (
+    "This Idempotency-Key's earlier request sent its event, and whether it arrived cannot be told; nothing was sent "
+    "again."
+)
+KEY_INSTANCE_GONE = (
+    "This Idempotency-Key's earlier request started an instance, or may have, that is no longer there to take its "
+    "event; the key starts nothing again, and nothing was sent."
+)
+
+
+@dataclass(frozen=True)
+class KeyStartLanded:
+    """The key's earlier signal started the instance seen now, and its event has not gone: send it now, there."""
+
+    observed: Observed
+
+
+SignalReplay = Signalled | Conflict | KeyReused | KeyStartLanded | None
+
+
+def signal_replay(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> SignalReplay:
+    """What a keyed signal does from its key's entry and the instance there now (read with its input): the first
+    answer again once the event was queued; the event, to the instance the key started, when only the start had
+    landed; a 409 when the key's earlier request may have acted and that can no longer be told or mended; None when
+    the key has done nothing yet and this request may act as if unkeyed."""
+    raw = record.metadata.get(entry_name(claim.key))
+    entry = KeyEntry.decode(raw) if raw is not None else None
+    if entry is None or entry.state in (STARTING, STARTED):
+        match replay_answer(claim, record, observed, sent):
+            case Started():
+                return KeyStartLanded(observed)
+            case Conflict() if entry is not None:
+                return Conflict(observed, KEY_INSTANCE_GONE)
+            case answer:
+                return answer
+    if entry.digest != claim.request_digest:
+        return KeyReused()
+    if entry.state == SENT:
+        return Signalled(entry.started_it, replayed=True)
+    return Conflict(observed, KEY_EVENT_IN_DOUBT)
+
+
+def settled_signal_replay(claim: IdempotencyClaim, record: LockRecord) -> Signalled | KeyReused | None:
+    """What a keyed signal's entry answers before any lease is taken: only what no holder can change any more (the
+    event was queued, or the key was sent with another request); a "sending" entry is decided under the lease,
+    which its own request may still hold."""
+    raw = record.metadata.get(entry_name(claim.key))
+    entry = KeyEntry.decode(raw) if raw is not None else None
+    if entry is None:
+        return None
+    if entry.digest != claim.request_digest:
+        return KeyReused()
+    return Signalled(entry.started_it, replayed=True) if entry.state == SENT else None

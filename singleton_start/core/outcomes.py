@@ -17,9 +17,11 @@ class Started:
 
 @dataclass(frozen=True)
 class Conflict:
-    """An instance with the ID exists and the policies do not let it be replaced: 409."""
+    """An instance with the ID exists and the policies do not let it be replaced: 409. `because` is the sentence
+    when it is not the policies but an Idempotency-Key's earlier request that keeps this one from acting."""
 
     observed: Observed
+    because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,11 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Signalled:
-    """A signal's event was queued for the instance the answer names; `started`: this request started it."""
+    """A signal's event was queued for the instance the answer names; `started`: this request (or, replayed, the
+    first request with its Idempotency-Key) started it."""
 
     started: bool
+    replayed: bool = False
 
 
 CommandOutcome = Accepted | NotFound | Ended

@@ -274,10 +274,12 @@ def conflict_body(
     }
 
 
-def conflict_response(observed: Observed, instance_id: str, links: dict[str, str]) -> func.HttpResponse:
-    """409: the instance in the way, and how to reach it."""
+def conflict_response(
+    observed: Observed, instance_id: str, links: dict[str, str], because: str | None = None
+) -> func.HttpResponse:
+    """409: the instance in the way, and how to reach it; `because` when a key's earlier request is in the way."""
     runtime_status = observed.runtime_status or "Unknown"
-    reason = conflict_reason(instance_id, runtime_status, observed.state is InstanceState.ACTIVE)
+    reason = because or conflict_reason(instance_id, runtime_status, observed.state is InstanceState.ACTIVE)
     body = conflict_body(instance_id, runtime_status, observed.created_time, observed.last_updated_time, links, reason)
     return json_response(409, body, {"Location": links["statusQueryGetUri"]})
 
@@ -404,11 +406,13 @@ def signal_command(req: func.HttpRequest, allowed: tuple[str, ...], max_bytes: i
     return SignalCommand(orchestrator, instance_id, event_name, value.get("data"), value.get("input"), claim)
 
 
-def signalled_response(links: dict[str, str], *, started: bool) -> func.HttpResponse:
-    """202: the event was queued for the execution the links name; `started` says this request started it."""
-    return json_response(
-        202, {"id": links["id"], "started": started, **links}, {"Location": links["statusQueryGetUri"]}
-    )
+def signalled_response(links: dict[str, str], *, started: bool, replayed: bool = False) -> func.HttpResponse:
+    """202: the event was queued for the execution the links name; `started` says this request (or its key's
+    first request) started it; `replayed`, that this answer repeats its key's first."""
+    headers = {"Location": links["statusQueryGetUri"]}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(202, {"id": links["id"], "started": started, **links}, headers)
 
 
 def validate_event_name(event_name: str | None) -> str | None:

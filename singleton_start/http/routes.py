@@ -100,10 +100,12 @@ class SignalRoute(StartRoute):
             return "internal", error_response(ErrorCode.INTERNAL, ARGUMENTS_REFUSED)
         links = links_for(call, command.orchestrator, command.instance_id)
         match outcome:
+            case Signalled(started=started, replayed=True):
+                return "replayed", signalled_response(links, started=started, replayed=True)
             case Signalled(started=started):
                 return ("started_and_signalled" if started else "signalled"), signalled_response(links, started=started)
-            case Conflict(observed=observed):
-                return "conflict", conflict_response(observed, command.instance_id, links)
+            case Conflict(observed=observed, because=because):
+                return "conflict", conflict_response(observed, command.instance_id, links, because)
             case KeyReused():
                 return "key_reused", key_reused_response()
 

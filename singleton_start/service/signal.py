@@ -7,6 +7,11 @@ under the ID while it may still land: a signal that started the instance turns i
 before it sends, and the signals that waited for it join that lease. A 202 says the event was queued for the
 execution the answer names, once: the event is never sent twice by one request, and one whose answer was lost is
 in doubt (503).
+
+A signal with an Idempotency-Key holds the ID's lease alone, whatever it finds, so that it alone reads and writes
+its key's entry on the lock blob (core/idempotency.py): a retry is answered as the first request was once its
+event was queued, sends the event to the instance the key started when only the start had landed, and never sends
+or starts again what may have gone. It waits for the events in flight to the ID, where an unkeyed signal does not.
 """
 
 from __future__ import annotations
@@ -16,8 +21,17 @@ from typing import Any
 
 from ..core.decisions import Landed, SignalAction, signal_action
 from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet, Sent, Unavailable
-from ..core.idempotency import IdempotencyClaim
-from ..core.outcomes import Conflict, Signalled, SignalOutcome, Started
+from ..core.idempotency import (
+    KEY_INSTANCE_GONE,
+    IdempotencyClaim,
+    KeyStartLanded,
+    sending_entry,
+    sent_entry,
+    settled_signal_replay,
+    signal_replay,
+    with_entry,
+)
+from ..core.outcomes import Conflict, KeyReused, Signalled, SignalOutcome, Started
 from ..core.ports import LockRecord
 from ..core.status import InstanceState, Observed
 from .commands import has_run_or_ended, run_first
@@ -55,9 +69,11 @@ class Signal:
     async def signal(self) -> SignalOutcome:
         """The outcome; Unavailable, NotRunYet or InDoubt as 503s say."""
         observed = await retried(self.ports, self.deadline, self.read)
-        sent: Signalled | Conflict | Observed
+        sent: SignalOutcome | Observed
         for _ in range(MAX_ROUNDS):
             match self.action(observed):
+                case _ if self.command.idempotency is not None:
+                    sent = await self.keyed(observed)
                 case SignalAction.CONFLICT:
                     return Conflict(observed)
                 case SignalAction.SEND:
@@ -68,6 +84,77 @@ class Signal:
                 return sent
             observed = sent  # the instance changed under us: decide again on what is there now
         raise NotRunYet("the instance kept changing while the signal was sent; nothing was sent")
+
+    async def keyed(self, observed: Observed) -> SignalOutcome | Observed:
+        """A keyed signal: a retry of one whose event went is answered at once; else, under the ID's lease held
+        alone, its key's entry first, then the table."""
+        claim = self.command.idempotency
+        assert claim is not None
+        timeout = self.deadline.timeout(self.ports.settings.backend_timeout_seconds)
+        record = await self.ports.locks.read_record(*self.key, timeout)
+        if (settled := settled_signal_replay(claim, record)) is not None:
+            return settled  # no wait for the events in flight to the ID
+        held = await take(self.ports, self.deadline, self.key, blob_may_be_missing=not observed.exists)
+        assert isinstance(held, Hold)
+        async with held as hold:
+            return await self.keyed_under_lease(hold, claim)
+
+    async def keyed_under_lease(self, hold: Hold, claim: IdempotencyClaim) -> SignalOutcome | Observed:
+        before = await hold.call(self.read)
+        record = await hold.call(lambda timeout: self.ports.locks.read_record(*self.key, timeout))
+        match signal_replay(claim, record, before, self.command.input):
+            case KeyStartLanded(observed=ours):
+                return await self.deliver(hold, record, ours, started=True, retry=True)
+            case Signalled() | Conflict() | KeyReused() as answer:
+                return answer
+        match self.action(before):
+            case SignalAction.CONFLICT:
+                return Conflict(before)
+            case SignalAction.SEND:
+                return await self.deliver(hold, record, before, started=False)
+        # The starter records the key as starting; its own "started" mark is a last write, which a hold left to
+        # expire never makes: the entries that follow are this signal's.
+        attempt = Attempt(before, record)
+        if not isinstance(await self.starter.send(hold, attempt), Started):
+            return Conflict(await hold.call(self.read))  # only a start from outside the app gets in the way
+        return await self.deliver(hold, record, await self.run_started(hold, attempt), started=True)
+
+    async def deliver(
+        self, hold: Hold, record: LockRecord, observed: Observed, *, started: bool, retry: bool = False
+    ) -> Signalled | Conflict | Observed:
+        """A keyed signal's event, once the instance has run: the key recorded as sending first (from then on it is
+        never sent again), then as sent. An instance that ended first is decided on again, unless the key started
+        it: then this request answers that its start landed (503), and a retry that the key's instance is gone."""
+        try:
+            return await self._deliver(hold, record, observed, started=started, retry=retry)
+        except Unavailable as error:
+            if not started:
+                raise
+            # Whatever kept the event from going, the key's start has landed: the answer must say so.
+            raise NotRunYet(f"the start landed, but no event was sent: {error}", started=True) from None
+
+    async def _deliver(
+        self, hold: Hold, record: LockRecord, observed: Observed, *, started: bool, retry: bool
+    ) -> Signalled | Conflict | Observed:
+        claim = self.command.idempotency
+        assert claim is not None
+        ran = await run_first(hold, self.read, observed)
+        if self.action(ran) is not SignalAction.SEND or (started and ran.state is not InstanceState.ACTIVE):
+            if retry:
+                return Conflict(ran, KEY_INSTANCE_GONE)
+            if started:
+                raise NotRunYet("the instance this request started has ended already; no event was sent")
+            return ran
+        sending = sending_entry(claim, self.ports.clock.utcnow(), started=started)
+        await hold.record(with_entry(record.metadata, claim, sending), starting=True)
+        match await self.send(hold, started=started):
+            case Signalled() as signalled:
+                sent = sent_entry(claim, self.ports.clock.utcnow(), started=started)
+                await hold.record(with_entry(record.metadata, claim, sent), starting=False)
+                return signalled
+            case gone:
+                await hold.record(record.metadata, starting=False)  # certainly not sent: the key as it was
+                return gone
 
     async def send_to_running(self, observed: Observed) -> Signalled | Observed:
         """The event to the active instance, once it has run, under the ID's shared lease."""
@@ -118,20 +205,27 @@ class Signal:
             if not isinstance(await self.starter.send(hold, attempt), Started):
                 return await hold.call(self.read)  # another start got there first: decide again on it
             try:
-                ran = await hold.poll(self.read, has_run_or_ended)
-                if ran is None:
-                    raise NotRunYet("the start landed; the instance had not run yet, so no event was sent")
-                if not isinstance(self.starter.settled(attempt, ran), Landed) or not ran.runs(
-                    self.command.orchestrator
-                ):
-                    # Only a start from outside the app can have taken the ID from ours: no event goes to it.
-                    raise InDoubt("another instance showed up where this request's start went", Sent.START)
+                ran = await self.run_started(hold, attempt)
                 if ran.state is not InstanceState.ACTIVE:
                     raise NotRunYet("the instance this request started has ended already; no event was sent")
                 return await self.send(hold, started=True)
             except Unavailable as error:
                 # Whatever kept the event from going, this request's start has landed: the answer must say so.
                 raise NotRunYet(f"the start landed, but no event was sent: {error}", started=True) from None
+
+    async def run_started(self, hold: Hold, attempt: Attempt) -> Observed:
+        """The instance this request's landed start made, once it has run (or ended); NotRunYet (started) when it
+        has not run within the hold, InDoubt when another instance is there instead."""
+        try:
+            ran = await hold.poll(self.read, has_run_or_ended)
+        except Unavailable as error:
+            raise NotRunYet(f"the start landed, but no event was sent: {error}", started=True) from None
+        if ran is None:
+            raise NotRunYet("the start landed; the instance had not run yet, so no event was sent", started=True)
+        if not isinstance(self.starter.settled(attempt, ran), Landed) or not ran.runs(self.command.orchestrator):
+            # Only a start from outside the app can have taken the ID from ours: no event goes to it.
+            raise InDoubt("another instance showed up where this request's start went", Sent.START)
+        return ran
 
     async def send(self, hold: Hold, *, started: bool) -> Signalled | Observed:
         """Send the event under the shared lease (this hold made shared if it was held alone). An instance that

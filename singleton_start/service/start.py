@@ -151,12 +151,12 @@ class SingletonStarter:
         """Decide again under the lease, replace what the policy replaces, and send. No start through the app
         but ours can make a new instance after this read: it is what settles a lost answer."""
         before, claim = await hold.call(self._read_once), self.command.idempotency
-        record, answer = LockRecord(), None
+        record, replayed = LockRecord(), None
         if claim is not None:
             record = await hold.call(lambda timeout: self.locks.read_record(*self.key, timeout))
-            answer = replay_answer(claim, record, before, self.command.input)
+            replayed = replay_answer(claim, record, before, self.command.input)
         action = decide(before, *self._policies)
-        answer = answer or answer_for(action, before)
+        answer = replayed or answer_for(action, before)
         if (
             answer is None
             and action is Action.TERMINATE_THEN_START
