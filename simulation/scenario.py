@@ -241,8 +241,71 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
     )
     actors.extend(_outside_actors(others, actors, span, ids))
     skews = tuple(others.choice(CLOCK_SKEWS) for _ in range(hosts))
-    ordered = tuple(sorted(actors, key=lambda a: a.at))
-    return Scenario(seed, settings, hosts, ordered, faults, existing, versions, skews)
+    scenario = Scenario(seed, settings, hosts, tuple(actors), faults, existing, versions, skews)
+    scenario = _focus(random.Random(f"{seed}/focus"), scenario)
+    return replace(scenario, actors=tuple(sorted(scenario.actors, key=lambda a: a.at)))
+
+
+# The hard cases, each an episode that some seeds add on top of what they drew: where a lease given back too
+# early, a command taken as done too soon or a start settled too eagerly would show (docs/simulation.md).
+FOCUS = ("events_then_replace", "terminate_race", "lost_start_sent_again", "twin_starts", "terminates_meet_new")
+
+
+def _focus(rng: random.Random, scenario: Scenario) -> Scenario:
+    """The scenario with one focused episode on the first instance ID, in two seeds of five."""
+    if rng.random() >= 0.4:
+        return scenario
+    episode = rng.choice(FOCUS)
+    at, hosts, settings, faults = rng.uniform(0.0, 20.0), scenario.hosts, scenario.settings, scenario.faults
+    running = (ALLOWLIST[0], "Running")
+    lossy = replace(
+        faults,
+        answer_lost=max(faults.answer_lost, rng.choice((0.3, 0.6))),
+        land_late=max(faults.land_late, rng.choice((0.3, 0.6))),
+    )
+    actors: list[Actor] = []
+
+    def add(kind: str, when: float, **extra: Any) -> None:
+        name = f"f{len(scenario.actors) + len(actors) + 1}"
+        orchestrator = extra.pop("orchestrator", ALLOWLIST[0])
+        actors.append(Actor(name, kind, round(when, 3), rng.randrange(hosts), orchestrator, **extra))
+
+    existing = scenario.existing
+    if episode == "events_then_replace":
+        # Events in flight, then what puts a new execution under the ID: it must wait until they cannot land.
+        existing, faults = running, lossy
+        settings = replace(settings, conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+        for n in range(rng.randint(1, 4)):
+            add(rng.choice(("event", "event", "terminate")), at + rng.uniform(0.0, 0.3), data=n)
+        add(rng.choice(("start", "signal")), at + rng.uniform(0.05, 2.0), input=rng.choice(INPUTS), data="after")
+    elif episode == "terminate_race":
+        # The instance is terminated from outside the app while the app's terminate is on its way.
+        existing = running
+        add(rng.choice(("terminate", "start")), at, input=rng.choice(INPUTS))
+        settings = replace(settings, conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+        add("outside-terminate", at + rng.uniform(-0.3, 1.5), orchestrator=OUTSIDER)
+    elif episode == "lost_start_sent_again":
+        # A start whose answer is lost, sent again at once by its caller, maybe with its key.
+        faults = lossy
+        key = rng.choice((None, KEYS[0]))
+        add(rng.choice(("start", "signal")), at, input=rng.choice(INPUTS), key=key, retries=3, retry_delay=0.0)
+        settings = replace(settings, request_timeout_seconds=rng.choice((2.0, 5.0)))
+    elif episode == "twin_starts":
+        # One request delivered to two or three hosts at once: the same input, no key; storage slow to answer.
+        faults = replace(lossy, storage_late=max(faults.storage_late, 0.3))
+        settings = replace(settings, reuse_policy=ReusePolicy.ALLOW_ENDED)
+        value = rng.choice(INPUTS)
+        for _ in range(rng.randint(2, 3)):
+            add("start", at + rng.uniform(0.0, 0.05), input=value)
+    else:
+        # Terminates meet an instance that continues as new: a terminate may be batched with the messages of the
+        # execution before.
+        existing = running
+        faults = replace(faults, continue_as_new=0.6)
+        for _ in range(rng.randint(1, 3)):
+            add(rng.choice(("terminate", "start")), at + rng.uniform(0.0, 10.0), input=rng.choice(INPUTS))
+        settings = replace(settings, conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+    return replace(scenario, settings=settings, faults=faults, existing=existing, actors=(*scenario.actors, *actors))
 
 
 def _outside_actors(rng: random.Random, app: list[Actor], span: float, ids: tuple[str, ...]) -> list[Actor]:

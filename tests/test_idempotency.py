@@ -157,9 +157,9 @@ async def test_another_key_for_an_active_instance_gets_the_conflict_policy_answe
     load_app: LoadApp, durable: DurableStandin, conflict: str, status: int, starts: int, terminates: int
 ) -> None:
     app = await load_app(SINGLETON_CONFLICT_POLICY=conflict)
+    durable.run_seconds = 600  # each started instance runs: terminate-existing may send it a terminate
     instance_id = new_instance_id()
     assert (await app.post(instance_id, {"n": 1}, headers=KEY)).status_code == 202
-    durable.set_status(instance_id, "Running")  # it has run: terminate-existing may send it a terminate
 
     response = await app.post(instance_id, {"n": 1}, headers=OTHER_KEY)
 

@@ -394,4 +394,5 @@ async def test_50_concurrent_starts_under_terminate_existing_replace_one_instanc
         assert row["runtimeStatus"] == "Terminated"
         assert str(row["output"]).startswith(TERMINATE_REASON)
     assert json.loads(durable.row(instance_id)["input"]) == started_inputs(durable, instance_id)[-1]
-    assert durable.row(instance_id)["runtimeStatus"] == "Running"
+    # The last one is active (its ExecutionStarted may still wait its turn in the control queue).
+    assert durable.row(instance_id)["runtimeStatus"] in ("Pending", "Running")

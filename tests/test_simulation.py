@@ -32,7 +32,7 @@ from simulation.scenario import Actor, Scenario, draw
 from simulation.simulator import RunResult, run_seed, shrink
 from simulation.wire import TIMED_OUT, grpc_answer
 from singleton_start.adapters.blob_lease import LeaseLocks
-from singleton_start.core.errors import InDoubt
+from singleton_start.core.errors import Refused
 
 ID = "job"
 
@@ -344,15 +344,13 @@ def test_the_simulator_runs_the_apps_own_adapters_so_a_change_to_them_changes_th
 ) -> None:
     """No answer mapping and no lease arithmetic is written twice: the simulated hosts answer through the app's
     routes, its DurableBackend over the model's HTTP API and its LeaseLocks over the model's blobs."""
-    seed = next(s for s in range(1, 200) if any(r.kind == "start" and r.status == 202 for r in _requests_of(s)))
-    baseline = _requests_of(seed)
+    seed = next(s for s in range(1, 200) if any("start answered HTTP 202" in line for line in run_seed(s).timeline))
 
-    def in_doubt(status: int, body: object) -> None:
-        raise InDoubt("every start answer read as lost")
+    def refused(status: int, body: object) -> None:
+        raise Refused("every start answer read as a refusal of its arguments")
 
-    monkeypatch.setattr("singleton_start.adapters.durable_http.start_answer", in_doubt)
-    # Each start is settled by reads now, later than it was answered.
-    assert _answered(_requests_of(seed), "start") > _answered(baseline, "start")
+    monkeypatch.setattr("singleton_start.adapters.durable_http.start_answer", refused)
+    assert any(r.kind in ("start", "signal") and r.status == 500 for r in _requests_of(seed))
     monkeypatch.undo()
 
     async def never(*args: object, **kwargs: object) -> None:
@@ -360,10 +358,6 @@ def test_the_simulator_runs_the_apps_own_adapters_so_a_change_to_them_changes_th
 
     monkeypatch.setattr(LeaseLocks, "try_acquire", never)
     assert all(r.status != 202 for r in _requests_of(seed) if r.kind in ("start", "terminate"))
-
-
-def _answered(requests: list[Request], kind: str) -> float:
-    return sum(r.answered - r.arrived for r in requests if r.kind == kind)
 
 
 def _requests_of(seed: int) -> list[Request]:

@@ -1,62 +1,100 @@
-"""Seeds that broke an invariant on the start before the exactly-once fixes (the start of commit 1f5da5f under
-this simulator), each now a test: the simulator found them first, and each run reproduces exactly. What the old
-start did is named beside each seed; `scripts/simulate --runs 1 --seed SEED` prints the run's timeline."""
+"""Defects the simulation must catch: each put back into the app as a small change of one decision (the kind a
+reviewer would make), with a seed whose run breaks an invariant with it and keeps them all without it. Each is a
+fix of the app or a case the generator was taught to reach; `scripts/simulate --runs 1 --seed SEED` prints a run.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from simulation.simulator import run_seed
+from singleton_start.core import decisions, status
+from singleton_start.core.decisions import EndedOtherwise, StillActive, TerminatedByUs
+from singleton_start.core.status import TERMINATED, InstanceState, Observed
+from singleton_start.service import commands, hold, signal, start
 
-# (seed, what the start before the fixes did in that run, a coverage counter the run must still reach)
-FOUND_BEFORE_THE_FIXES: list[Any] = [
-    (809, "a start whose answer was lost was sent again: one 202, two executions of its input", "landed_late"),
-    (1763, "the same, answered 503: its input ran twice", "landed_late"),
-    (568, "a lost answer settled by an outside start's instance was answered 409, yet its input had run", "unsettled"),
-    (
-        979,
-        "a queued terminate of terminate-existing ended the replacement started after it",
-        "conflict:terminate-existing",
-    ),
-    pytest.param(
-        1619,
-        "an event addressed to one execution reached the next one",
-        "event_route",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="today's start breaks one_active_execution in this seed's run: its terminate marks a never-run "
-            "row Terminated, the next start replaces the row, and the first execution's ExecutionStarted still "
-            "runs and its checkpoint overwrites the new row (docs/model.md, the first checkpoint)",
-        ),
-        id="1619",
-    ),
-    pytest.param(
-        146,
-        "a start went out on a lease with less left than a late landing takes",
-        "answer_lost",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the model's control queue and create path (docs/model.md) drew this seed's run anew: it no longer "
-            "loses an answer, and a replacement needs the start before the fixes checked under today's simulator",
-        ),
-        id="146",
-    ),
-    (3, "terminate-existing terminated an instance of an orchestrator outside the allowlist", "outside_start"),
-    (627, "a keyed retry after another start replaced the key's instance ran the key again", "keyed_retry"),
-    (1432, "a keyed retry was told 202 (replayed) for a key whose input had run twice", "replayed"),
-    (1816, "a lost answer settled by another instance was answered 409 though its own start had run", "outside_start"),
+
+def commands_go_to_instances_that_have_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Terminates, events and terminate-existing sent to a Pending instance (dropped, or only marking its row)."""
+    monkeypatch.setattr(Observed, "has_run", property(lambda self: self.state is InstanceState.ACTIVE))
+
+
+def any_terminated_instance_counts_as_terminated_by_us(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminate taken as done when the instance shows Terminated by anyone."""
+
+    def seen(observed: Observed, reason: str, *, history: bool) -> decisions.TerminateSeen:
+        if observed.state is InstanceState.ACTIVE:
+            return StillActive()
+        return TerminatedByUs(observed) if observed.runtime_status == TERMINATED else EndedOtherwise(observed)
+
+    monkeypatch.setattr(commands, "terminate_seen", seen)
+
+
+def a_row_marked_terminated_counts_as_the_execution_terminated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row's Terminated with our reason taken as done without the execution's own history showing it."""
+    real = decisions.terminate_seen
+    monkeypatch.setattr(commands, "terminate_seen", lambda o, r, *, history: real(o, r, history=False))
+
+
+def suspended_counts_as_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Suspended instance taken for one that has ended (so replaceable, and 410 to commands)."""
+    monkeypatch.setattr(status, "ACTIVE_STATUSES", status.ACTIVE_STATUSES - {status.SUSPENDED})
+    monkeypatch.setattr(status, "ENDED_STATUSES", status.ENDED_STATUSES | {status.SUSPENDED})
+
+
+def the_lease_is_given_back_while_a_send_may_land(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hold released after a send whose outcome is unknown, instead of left to expire."""
+    real = decisions.ending
+    monkeypatch.setattr(
+        hold, "ending", lambda *, shared, unsettled, last_write: real(shared=shared, unsettled=False, last_write=False)
+    )
+
+
+def a_start_in_doubt_is_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start whose answer was lost sent again instead of settled by reads."""
+
+    async def send_again(self: start.SingletonStarter, held: hold.Hold, attempt: start.Attempt) -> object:
+        held.settled("start")
+        return await start.SingletonStarter.send(self, held, attempt)
+
+    monkeypatch.setattr(start.SingletonStarter, "_settle", send_again)
+
+
+def a_keyed_signal_forgets_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyed signal that reads nothing of its key's entry: a retry sends again."""
+    monkeypatch.setattr(signal, "settled_signal_replay", lambda claim, record: None)
+    monkeypatch.setattr(signal, "signal_replay", lambda claim, record, observed, sent: None)
+
+
+Defect = Callable[[pytest.MonkeyPatch], None]
+# (the defect, a seed whose run it breaks, the backend, the invariant it breaks there)
+CAUGHT: list[tuple[Defect, int, str, str]] = [
+    (commands_go_to_instances_that_have_not_run, 469, "http", "events_202_reach_their_execution_once"),
+    (commands_go_to_instances_that_have_not_run, 97, "grpc", "commands_reach_only_their_target"),
+    (any_terminated_instance_counts_as_terminated_by_us, 1406, "http", "terminate_202_ended_it"),
+    (any_terminated_instance_counts_as_terminated_by_us, 1406, "grpc", "terminate_202_ended_it"),
+    (a_row_marked_terminated_counts_as_the_execution_terminated, 6247, "http", "one_active_execution"),
+    (suspended_counts_as_ended, 3, "http", "answers_follow_the_policies"),
+    (suspended_counts_as_ended, 3, "grpc", "answers_follow_the_policies"),
+    (the_lease_is_given_back_while_a_send_may_land, 6508, "http", "terminate_202_ended_it"),
+    (a_start_in_doubt_is_sent_again, 1, "http", "not_202_runs_at_most_once"),
+    (a_start_in_doubt_is_sent_again, 1, "grpc", "not_202_runs_at_most_once"),
+    (a_keyed_signal_forgets_its_key, 52, "http", "events_202_reach_their_execution_once"),
+    (a_keyed_signal_forgets_its_key, 275, "grpc", "told_202_runs_once"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("seed", "defect", "reached"),
-    [pytest.param(*case, id=str(case[0])) if type(case) is tuple else case for case in FOUND_BEFORE_THE_FIXES],
+    ("defect", "seed", "backend", "invariant"),
+    CAUGHT,
+    ids=[f"{case[0].__name__}-{case[1]}-{case[2]}" for case in CAUGHT],
 )
-def test_seed_that_broke_an_invariant_before_the_fixes_now_keeps_every_invariant(
-    seed: int, defect: str, reached: str
+def test_the_defect_breaks_an_invariant_in_its_seeds_run_and_the_app_keeps_them_all(
+    defect: Defect, seed: int, backend: str, invariant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = run_seed(seed)
-    assert result.coverage[reached], f"seed {seed} no longer reaches {reached}; it was: {defect}"
-    assert result.violations == [], f"seed {seed} ({defect}): " + "; ".join(v.detail for v in result.violations)
+    assert run_seed(seed, backend=backend).violations == []
+    defect(monkeypatch)
+    broken = {violation.invariant for violation in run_seed(seed, backend=backend).violations}
+    assert invariant in broken, f"{defect.__doc__} (seed {seed}) broke {sorted(broken) or 'nothing'}"

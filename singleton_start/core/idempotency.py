@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,6 +119,11 @@ def started_entry(claim: IdempotencyClaim, now: datetime) -> KeyEntry:
     return KeyEntry(STARTED, claim.request_digest, now.replace(microsecond=0))
 
 
+def landed_entry(starting: KeyEntry) -> KeyEntry:
+    """A "starting" entry once its start is known to have landed: its window still tells the key's instance."""
+    return replace(starting, state=STARTED)
+
+
 def sending_entry(claim: IdempotencyClaim, now: datetime, *, started: bool) -> KeyEntry:
     """The entry written before a keyed signal's event is sent: from here on the key never sends it again."""
     return KeyEntry(SENDING, claim.request_digest, now.replace(microsecond=0), started_it=started)
@@ -135,6 +140,12 @@ def record_may_be_lost(record: LockRecord, observed: Observed) -> bool:
     if record.blob_created is None or observed.created_time is None or entries(record.metadata):
         return False
     return record.blob_created.replace(microsecond=0) > observed.created_time
+
+
+def unrecorded_answer(record: LockRecord, observed: Observed, sent: Any) -> Conflict | None:
+    """The answer to a key with no entry: a 409 when an instance with its input is there and the record may have
+    gone with its blob (the key's earlier request may have started it), else None: the key is new."""
+    return Conflict(observed) if record_may_be_lost(record, observed) and observed.has_input(sent) else None
 
 
 def landed_in_window(entry: KeyEntry, observed: Observed, sent: Any) -> bool:
@@ -155,9 +166,7 @@ def replay_answer(
     raw = record.metadata.get(entry_name(claim.key))
     entry = KeyEntry.decode(raw) if raw is not None else None
     if entry is None:
-        if record_may_be_lost(record, observed) and observed.has_input(sent):
-            return Conflict(observed)
-        return None
+        return unrecorded_answer(record, observed, sent)
     if entry.digest != claim.request_digest:
         return KeyReused()
     if entry.state == STARTED or landed_in_window(entry, observed, sent):
@@ -191,24 +200,24 @@ SignalReplay = Signalled | Conflict | KeyReused | KeyStartLanded | None
 
 def signal_replay(claim: IdempotencyClaim, record: LockRecord, observed: Observed, sent: Any) -> SignalReplay:
     """What a keyed signal does from its key's entry and the instance there now (read with its input): the first
-    answer again once the event was queued; the event, to the instance the key started, when only the start had
-    landed; a 409 when the key's earlier request may have acted and that can no longer be told or mended; None when
-    the key has done nothing yet and this request may act as if unkeyed."""
+    answer again once the event was queued; the event, to the instance the key started (the one made in its entry's
+    window), when only the start had landed; a 409 when the key's earlier request may have acted and that can no
+    longer be told or mended; None when the key has done nothing yet and this request may act as if unkeyed."""
     raw = record.metadata.get(entry_name(claim.key))
     entry = KeyEntry.decode(raw) if raw is not None else None
-    if entry is None or entry.state in (STARTING, STARTED):
-        match replay_answer(claim, record, observed, sent):
-            case Started():
-                return KeyStartLanded(observed)
-            case Conflict() if entry is not None:
-                return Conflict(observed, KEY_INSTANCE_GONE)
-            case answer:
-                return answer
+    if entry is None:
+        return unrecorded_answer(record, observed, sent)
     if entry.digest != claim.request_digest:
         return KeyReused()
     if entry.state == SENT:
         return Signalled(entry.started_it, replayed=True)
-    return Conflict(observed, KEY_EVENT_IN_DOUBT)
+    if entry.state == SENDING:
+        return Conflict(observed, KEY_EVENT_IN_DOUBT)
+    if landed_in_window(entry, observed, sent):
+        return KeyStartLanded(observed)
+    if entry.state == STARTING and instance_fingerprint(observed) == entry.before:
+        return None  # the key's start never landed: what is there is what was there before it
+    return Conflict(observed, KEY_INSTANCE_GONE)
 
 
 def settled_signal_replay(claim: IdempotencyClaim, record: LockRecord) -> Signalled | KeyReused | None:

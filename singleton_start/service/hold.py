@@ -130,7 +130,11 @@ class Hold:
 
     def until(self) -> Deadline:
         """Until when this holder may still make calls: its lease's end less the safety margin."""
-        return self.deadline.sooner(self.lease.ends_at - self.clock.now() - LEASE_SAFETY_SECONDS)
+        return self.deadline.sooner(self.lease_left().remaining())
+
+    def lease_left(self) -> Deadline:
+        """The lease's end less the safety margin, whatever the request's deadline."""
+        return Deadline(self.lease.ends_at - self.clock.now() - LEASE_SAFETY_SECONDS, self.clock.now)
 
     def timeout(self) -> float:
         """One call's timeout: the backend limit, cut to what the hold has left; DeadlineReached when nothing."""
@@ -193,14 +197,18 @@ class Hold:
         began = self.clock.now()
         return await poll(self.clock, until, kept_read, self.settings.backend_timeout_seconds, judge)
 
-    async def record(self, metadata: Mapping[str, str], *, starting: bool) -> None:
+    async def record(self, metadata: Mapping[str, str], *, starting: bool, last: bool = False) -> None:
         """Write the keys' record on the lock blob. A key recorded as starting counts on no one starting the ID
         before the lease's end: from the write on (even one whose answer is lost) the lease is left to expire
-        until the start is known. Unavailable when the write failed; a last write's failure is only logged."""
+        until the start is known. Unavailable when the write failed; a later write's failure is only logged. A `last`
+        write, made after the answer, is bounded by the lease instead of the request's deadline."""
         if starting:
             self.outstanding("key")
+        # A last write comes after the answer: bounded by the lease, not by the request's deadline.
+        until = self.lease_left() if last else self.until()
+        limit = until.timeout(self.settings.backend_timeout_seconds)
         try:
-            await self.locks.write_record(self.lease, metadata, self.timeout())
+            await self.locks.write_record(self.lease, metadata, limit)
         except Unavailable:
             if starting:
                 raise Unavailable("the Idempotency-Key could not be recorded, so nothing was started") from None
@@ -242,14 +250,13 @@ class Hold:
     ) -> None:
         last_write, self.last_write = self.last_write, None
         decision = ending(shared=self.lease.shared, unsettled=bool(self.unsettled), last_write=last_write is not None)
-        if decision is Ending.EXPIRE or error is not None:
+        if decision is Ending.EXPIRE:
             if last_write is not None:
                 last_write.close()
-            if decision is Ending.EXPIRE:
-                return
-            self.locks.release(self.lease)
             return
-        self.locks.release(self.lease, first=last_write)  # in the background: the answer need not wait
+        # In the background: the answer need not wait. A last write records what is known to have happened (a start
+        # that landed), so it is made even when the request failed after.
+        self.locks.release(self.lease, first=last_write)
 
 
 async def take(

@@ -49,7 +49,7 @@ from ..core.errors import (
     Sent,
     Unavailable,
 )
-from ..core.idempotency import IdempotencyClaim, replay_answer, started_entry, starting_entry, with_entry
+from ..core.idempotency import IdempotencyClaim, KeyEntry, landed_entry, replay_answer, starting_entry, with_entry
 from ..core.outcomes import Conflict, Started, StartOutcome
 from ..core.ports import Lease, LockRecord, Locks
 from ..core.status import InstanceState, Observed
@@ -179,7 +179,7 @@ class SingletonStarter:
 
     async def send(self, hold: Hold, attempt: Attempt) -> StartOutcome:
         """Send the start; again only when it certainly did not land; settle one that may have."""
-        command, delays, recorded_until = self.command, None, None
+        command, delays, recorded_until, entry = self.command, None, None, None
         for tried in range(1, self.settings.start_attempts + 1):
             if tried > 1:
                 delays = delays or backoff_delays()
@@ -192,13 +192,13 @@ class SingletonStarter:
             try:
                 self.stats.start_attempts += 1
                 await hold.send("start", self._send_start, settles=True)
-                return self._started(hold, attempt)
+                return self._started(hold, attempt, entry)
             except AlreadyExists:
                 # Refused over an active instance: the policy answers, unless it has ended since and may be replaced.
                 if (answer := other_answer(await self._read(), *self._policies)) is not None:
                     return answer
             except InDoubt:
-                return await self._settle(hold, attempt)
+                return await self._settle(hold, attempt, entry)
             except Unavailable:
                 if tried == self.settings.start_attempts:
                     raise
@@ -206,7 +206,7 @@ class SingletonStarter:
             f"the start was refused over an instance that kept ending, {self.settings.start_attempts} times"
         )
 
-    async def _settle(self, hold: Hold, attempt: Attempt) -> StartOutcome:
+    async def _settle(self, hold: Hold, attempt: Attempt, entry: KeyEntry | None) -> StartOutcome:
         """Read until our start shows, while the lease is surely ours; it is never sent again (it may still land,
         and a second send could run the same input twice)."""
 
@@ -217,7 +217,7 @@ class SingletonStarter:
         match await hold.poll(self._read_once, judge):
             case Landed():
                 hold.settled("start")
-                return self._started(hold, attempt)
+                return self._started(hold, attempt, entry)
             case Unclear():
                 raise InDoubt("an instance with this input showed up, maybe made before the lease", Sent.START)
             case OtherStarted():
@@ -225,13 +225,13 @@ class SingletonStarter:
                 raise InDoubt("another instance showed up; this request's start may have run", Sent.START)
         raise InDoubt("the start was sent but had not shown up by the deadline; it may still land", Sent.START)
 
-    def _started(self, hold: Hold, attempt: Attempt) -> Started:
+    def _started(self, hold: Hold, attempt: Attempt, starting: KeyEntry | None) -> Started:
         """Our start landed (`send` settled a clear acceptance; `_settle` settles what reads showed); a key's entry is
-        marked so after the answer, before the lease is given back (if that write fails, the "starting" entry still
-        replays by its window)."""
-        if (claim := self.command.idempotency) is not None:
-            entry = started_entry(claim, self.clock.utcnow())
-            hold.then(hold.record(with_entry(attempt.record.metadata, claim, entry), starting=False))
+        marked so, with the window its start could land in, after the answer, before the lease is given back (if that
+        write fails, the "starting" entry still replays by its window)."""
+        if (claim := self.command.idempotency) is not None and starting is not None:
+            entry = with_entry(attempt.record.metadata, claim, landed_entry(starting))
+            hold.then(hold.record(entry, starting=False, last=True))
         return Started()
 
     async def _take(self, observed: Observed) -> Hold | StartOutcome:

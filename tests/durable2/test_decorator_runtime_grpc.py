@@ -3,6 +3,7 @@ client is the SDK's gRPC client, made from the binding, talking to durabletask's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -98,3 +99,27 @@ async def test_the_example_app_with_the_2x_sdk_answers_the_route_script_as_the_v
     answers = await run_script(send, ids, WAITER)
 
     assert answers == json.loads(path.read_text())
+
+
+async def test_signal_with_start_over_grpc_starts_once_and_its_event_ends_the_instance_with_the_data_itself(
+    decorator_app: DecoratorRuntime, sidecar: Sidecar
+) -> None:
+    """HttpSignal through the Blueprint and the 2.x adapter: the first signal starts the instance and hands it the
+    Stop event; the waiter returns the event's data, which arrives as the JSON value sent, not a string of it."""
+    instance_id = f"v2-{uuid.uuid4().hex[:10]}"
+    client = decorator_app.string(client_binding(sidecar.address))
+    params = {"functionName": WAITER, "instanceId": instance_id, "eventName": STOP_EVENT}
+    body = json.dumps({"input": {"n": 1}, "data": {"file": "a.csv"}}).encode()
+
+    signalled = await decorator_app.http(
+        "HttpSignal", params, body=body, headers={"Content-Type": "application/json"}, client=client
+    )
+
+    assert signalled.status_code == 202 and signalled.json()["started"] is True
+    for _ in range(100):
+        status = await call(decorator_app, sidecar, "HttpGetStatus", instance_id)
+        if status.json().get("runtimeStatus") == "Completed":
+            break
+        await asyncio.sleep(0.05)
+    assert status.json()["runtimeStatus"] == "Completed"
+    assert status.json()["output"] == {"file": "a.csv"}

@@ -665,12 +665,12 @@ class DurableStandin:
         fail_500 = self._bool_param(query, "returnInternalServerErrorOnFailure", False)
         await self._storage_op("status")
         self._clock.run_due()
-        answer = self.world.status_answer(instance_id, with_input=show_input, fail_500=fail_500)
+        answer = self.world.status_answer(
+            instance_id, with_input=show_input, fail_500=fail_500, with_history=show_history
+        )
         if answer.body is None:
             return self._empty(404)
         payload = dict(answer.body)
-        if show_history and payload["runtimeStatus"] != "Pending":
-            payload["historyEvents"] = []  # history is not modelled
         headers: dict[str, str] = {}
         if answer.status == 202:
             headers["Location"] = str(request.url)
