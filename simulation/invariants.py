@@ -50,7 +50,7 @@ class History:
     safety_margin: float
     # Requests whose start lost the tracking write to a start outside the app: outside the guarantee.
     outside_raced: frozenset[str] = field(default_factory=frozenset)
-    # When a lifecycle rule deleted the lock blob: the README's named window (keep such rules off the lock
+    # When a lifecycle rule deleted the lock blob: the named window of docs/guarantees.md (keep such rules off the lock
     # container), so a key whose record went with it is not held to the keyed-retry promise.
     records_lost_at: tuple[float, ...] = ()
     settings: Settings = field(default_factory=Settings)
@@ -121,7 +121,7 @@ def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
 
 
 def in_named_window(history: History) -> bool:
-    """Whether the run reached one of the windows the README names, where no lock of the app can keep a promise:
+    """Whether the run reached one of the windows docs/guarantees.md names, where no lock of the app can keep a promise:
     a terminate sent outside the app to an instance that had not run (DurableTask.AzureStorage 2.7.0+ marks its row
     Terminated and the instance still runs), or, on the 2.x line (no history over gRPC), a terminate the backend
     batched with an earlier execution's messages (it marks the row Terminated while the execution runs on)."""
@@ -193,7 +193,7 @@ def keyed_retry_never_runs_again(history: History) -> list[Violation]:
     for key, requests in _groups(history).items():
         runs = [e for r in requests for e in _own(history, r.tag)]
         if _record_lost_after(history, runs):
-            continue  # the record went with its lock blob, as the README warns
+            continue  # the record went with its lock blob, as docs/guarantees.md warns
         if len(runs) > 1:
             by = ", ".join(f"{e.execution_id} by {e.tag}" for e in runs)
             found.append(Violation("keyed_retry_never_runs_again", f"key {key[1]} ran {len(runs)} times: {by}"))
@@ -223,7 +223,8 @@ def one_active_execution(history: History) -> list[Violation]:
 
 def slipped_in_from_outside(message: Message, hit: Execution) -> bool:
     """An execution started outside the app after the command was decided: no lock of the app can keep it out
-    (the README's named window: keep every start of these IDs behind the app). `hit` is the first of its line."""
+    (the named window of docs/guarantees.md: keep every start of these IDs behind the app). `hit` is the first of
+    its line."""
     return hit.tag == OUTSIDE_TAG and hit.created_at > message.decided_at
 
 
@@ -321,7 +322,7 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
         if event.hit is None and meant is not None and _ended_by_itself(_last(executions, meant), event.delivered_at):
             continue
         if meant is not None and meant.tag == OUTSIDE_TAG and event.hit is None:
-            continue  # an instance started outside the app, acted on from outside too: the README's named window
+            continue  # an instance started outside the app, acted on from outside too: the named window (guarantees.md)
         where = event.hit or event.outcome or "nowhere"
         found.append(
             Violation("events_202_reach_their_execution_once", f"{request.tag}'s event was meant for {target}: {where}")
@@ -433,7 +434,7 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
 def _keyed_caution(history: History, request: Request, executions: list[Execution]) -> bool:
     """A keyed start answered 409 because its key's earlier request may have run (its record says starting and
     another instance came), or because its key's record may have gone with its lock blob while an instance with its
-    input is there: the README's answer to a key that can no longer be told apart, never a second run."""
+    input is there: docs/guarantees.md's answer to a key that can no longer be told apart, never a second run."""
     if request.key is None:
         return False
     earlier = any(

@@ -59,7 +59,7 @@ def plain(number: float) -> str:
 
 @dataclass(frozen=True)
 class Bounds:
-    """The values a numeric setting may take; the README's settings table shows the same."""
+    """The values a numeric setting may take; docs/settings.md's table shows the same."""
 
     low: float
     high: float

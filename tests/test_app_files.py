@@ -29,13 +29,14 @@ def test_local_settings_example_holds_every_setting_with_its_default() -> None:
     assert values[hub_setting]
     assert load_settings(values) == Settings()
     documented = {name for name in values if name.startswith("SINGLETON_")}
-    readme = (APP_ROOT / "README.md").read_text()
-    assert documented == set(re.findall(r"SINGLETON_[A-Z_]+[A-Z]", readme)) - {"SINGLETON_"}
+    settings_doc = (APP_ROOT / "docs" / "settings.md").read_text()
+    assert documented == set(re.findall(r"SINGLETON_[A-Z_]+[A-Z]", settings_doc)) - {"SINGLETON_"}
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))
-def test_readme_settings_table_gives_each_numeric_settings_range_as_the_app_checks_it(name: str) -> None:
-    rows = [line for line in (APP_ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{name}` |")]
+def test_settings_table_gives_each_numeric_settings_range_as_the_app_checks_it(name: str) -> None:
+    lines = (APP_ROOT / "docs" / "settings.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith(f"| `{name}` |")]
 
     assert len(rows) == 1
     assert f"| {BOUNDS[name]}" in rows[0]

@@ -127,3 +127,12 @@ def test_every_link_between_the_documents_resolves(document: Path) -> None:
                 broken.append(target)
 
     assert broken == []
+
+
+def test_the_readme_stays_short_and_maps_every_document() -> None:
+    readme = (APP_ROOT / "README.md").read_text()
+
+    unmapped = [path.name for path in DOCUMENTS[1:] if f"](docs/{path.name})" not in readme]
+
+    assert len(readme.splitlines()) <= 300
+    assert unmapped == []

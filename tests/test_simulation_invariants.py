@@ -107,7 +107,7 @@ def test_an_event_that_reaches_another_execution_than_the_one_addressed_is_flagg
 
 
 def test_a_command_reaching_an_execution_started_outside_the_app_after_it_was_decided_is_the_named_window() -> None:
-    """No lock of the app keeps out a start made outside it; the README names that window."""
+    """No lock of the app keeps out a start made outside it; docs/guarantees.md names that window."""
     terminate = Message("terminate", "job", "t", 1.0, decided_at=0.9, addressed="e1", hit="e2")
     outside = execution("e2", OUTSIDE_TAG, 2.0, 3.0, name="Outsider")
     assert broken(history([], [execution("e1", "x", 0.0, 1.5), outside], [terminate])) == set()
