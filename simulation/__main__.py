@@ -1,8 +1,8 @@
-"""`python -m simulation --runs N --seed S [--backend http|grpc] [--json PATH]`: run seeds S to S+N-1, report
-figures and failures.
+"""`python -m simulation --runs N --seed S [--backend http|grpc|both] [--json PATH]`: run seeds S to S+N-1 through
+each backend adapter asked for (both by default), report figures and failures.
 
-The last line is exactly `simulated N runs (seed S): V violations`, V being the runs that broke an invariant;
-the exit code is 1 when V is not 0. `--runs 1 --seed X` reproduces the run of seed X.
+The last line is exactly `simulated N runs (seed S): V violations`, V being the runs that broke an invariant (on
+either backend); the exit code is 1 when V is not 0. `--runs 1 --seed X` reproduces the run of seed X.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--backend",
-        choices=sorted(BACKENDS),
-        default="http",
-        help="the Backend adapter the hosts use: the 1.x SDK's HTTP answers or the 2.x SDK's gRPC ones",
+        choices=[*sorted(BACKENDS), "both"],
+        default="both",
+        help="the Backend adapter the hosts use: the 1.x SDK's HTTP answers, the 2.x SDK's gRPC ones, or each in turn",
     )
     parser.add_argument("--explain", type=int, default=1, help="failing seeds to shrink and show with a timeline")
     parser.add_argument(
@@ -89,13 +89,34 @@ def main(argv: list[str] | None = None) -> int:
         help="fail when a coverage counter is 0: an exploration that never reached a hard case proves nothing",
     )
     args = parser.parse_args(argv)
+    backends = sorted(BACKENDS, reverse=True) if args.backend == "both" else [args.backend]
+    summaries, failed, unreached_any = {}, 0, False
+    for backend in backends:
+        if len(backends) > 1:
+            print(f"== backend {backend}")
+        failures, coverage, unreached = simulate(args, backend)
+        failed += len(failures)
+        unreached_any = unreached_any or bool(unreached)
+        summaries[backend] = {
+            "runs": args.runs,
+            "violations": len(failures),
+            "coverage": {name: coverage[name] for name in COVERAGE},
+        }
+    if args.json:
+        summary = summaries[backends[0]] if len(backends) == 1 else summaries
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"simulated {args.runs} runs (seed {args.seed}): {failed} violations")
+    return 1 if failed or (args.require_coverage and unreached_any) else 0
 
+
+def simulate(args: argparse.Namespace, backend: str) -> tuple[list[tuple[int, list[str]]], Counter[str], list[str]]:
+    """The runs through one backend adapter, with their figures printed: the failing seeds, the coverage, and the
+    coverage counters left at 0."""
     began = time.perf_counter()
     coverage: Counter[str] = Counter()
     failures: list[tuple[int, list[str]]] = []
     work = [
-        (first, count, args.late_landing_bound, args.backend)
-        for first, count in blocks(args.seed, args.runs, args.workers)
+        (first, count, args.late_landing_bound, backend) for first, count in blocks(args.seed, args.runs, args.workers)
     ]
     if args.workers > 1 and len(work) > 1:
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
@@ -121,19 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed, messages in failures[:FAILURES_LISTED]:
         print(f"  seed {seed}: {messages[0]}")
     for seed, _ in failures[: args.explain]:
-        report_failure(run_seed(seed, args.late_landing_bound, args.backend), args.backend)
-    if args.json:
-        summary = {
-            "runs": args.runs,
-            "violations": len(failures),
-            "coverage": {name: coverage[name] for name in COVERAGE},
-        }
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        report_failure(run_seed(seed, args.late_landing_bound, backend), backend)
     unreached = [name for name in COVERAGE if not coverage[name]]
     if args.require_coverage and unreached:
-        print(f"coverage not reached: {', '.join(unreached)}")
-    print(f"simulated {args.runs} runs (seed {args.seed}): {len(failures)} violations")
-    return 1 if failures or (args.require_coverage and unreached) else 0
+        print(f"coverage not reached ({backend}): {', '.join(unreached)}")
+    return failures, coverage, unreached
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class History:
     reads_history: bool = True
     # When each host stood frozen, (host, from, to): a paused VM answers nothing meanwhile.
     stalled: tuple[tuple[str, float, float], ...] = ()
+    # Whether a client outside the app purged an instance whose start had not run yet (its ExecutionStarted stays
+    # queued and may run later): the named window, as a terminate from outside is.
+    outside_purged_unrun: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,15 @@ def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
 
 
 def in_named_window(history: History) -> bool:
-    """Whether the run reached one of the windows docs/guarantees.md names, where no lock of the app can keep a promise:
-    a terminate sent outside the app to an instance that had not run (DurableTask.AzureStorage 2.7.0+ marks its row
-    Terminated and the instance still runs), or, on the 2.x line (no history over gRPC), a terminate the backend
-    batched with an earlier execution's messages (it marks the row Terminated while the execution runs on)."""
+    """Whether the run reached one of the windows docs/guarantees.md names, where no lock of the app can keep a
+    promise: a terminate sent outside the app to an instance that had not run (DurableTask.AzureStorage 2.7.0+ marks
+    its row Terminated and the instance still runs), a purge from outside the app of an instance that had not run
+    (its ExecutionStarted, still queued, may run later and write a row of its own), or, on the 2.x line (no history
+    over gRPC), a terminate the backend batched with an earlier execution's messages (it marks the row Terminated
+    while the execution runs on)."""
     outside_marked = any(m.tag == OUTSIDE_TAG and m.merged_into is not None for m in history.messages)
     marked_running = any(e.marked_terminated_while_running_at is not None for e in history.executions)
-    return outside_marked or (marked_running and not history.reads_history)
+    return outside_marked or history.outside_purged_unrun or (marked_running and not history.reads_history)
 
 
 def told_202_runs_once(history: History) -> list[Violation]:

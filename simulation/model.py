@@ -943,9 +943,12 @@ class World:
         if row is None:
             return False
         purged = self.executions.get(row.execution_id)
-        if by == OUTSIDE_TAG and purged is not None and purged.tag != OUTSIDE_TAG and purged.ran_at is None:
-            # Another client deleted the row of a start of the app before it ran: outside the app's guarantee.
-            self.foreign_raced.add(purged.tag)
+        if by == OUTSIDE_TAG and purged is not None and purged.ran_at is None:
+            # Another client deleted the row of a start before it ran: its ExecutionStarted is still queued and may
+            # run later, writing a row of its own. Outside the app's guarantee, as a terminate from outside is.
+            self.coverage["outside_purge_never_run"] += 1
+            if purged.tag != OUTSIDE_TAG:
+                self.foreign_raced.add(purged.tag)
         sentinel = self.histories.pop(instance_id, None)
         self.coverage["purged"] += 1
         self.log("extension", f"{instance_id} purged")

@@ -80,6 +80,8 @@ COVERAGE = (
     "deferred_start_ran_later",
     "start_discarded_after_dequeues",
     "terminate_merged_never_run",
+    "terminate_merged_into_a_run_row",
+    "checkpoint_overwrote_newer_row",
     "event_dropped_never_run",
     "command_to_ended_discarded",
     "suspended",
@@ -310,6 +312,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
         settings=scenario.settings,
         reads_history=backend == "http",
         stalled=tuple(STALLED.get(world, [])),
+        outside_purged_unrun=bool(world.coverage["outside_purge_never_run"]),
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
