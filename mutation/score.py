@@ -23,8 +23,10 @@ RESULTS = Path("mutants")
 KILLED = {"killed", "timeout"}
 # A line that raises or logs: its first argument is a message.
 MESSAGE_LINE = re.compile(r"^\s*(raise \w+\(|LOG\.\w+\()")
-STRING = re.compile(r"""\b[rbfRBF]{0,2}("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
-FIRST_ARGUMENT = re.compile(r"(raise \w+\(|LOG\.\w+\()(?:None|message)\b")
+# A string literal: its prefix, then its text in double or single quotes.
+STRING = re.compile(r"""(?<!\w)([rbfRBF]{0,2})("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+FIELD = re.compile(r"\{[^{}]*\}")
+OPENING, CLOSING = "([{", ")]}"
 
 
 @dataclass
@@ -66,20 +68,55 @@ def changed_lines(diff: str) -> tuple[list[str], list[str]]:
     return removed, added
 
 
-def without_message(line: str) -> str:
-    return FIRST_ARGUMENT.sub(r"\1S", STRING.sub("S", line))
+def text_left_out(line: str) -> str:
+    """The line with the text of its strings left out; an f-string keeps its fields, whose calls may raise."""
+
+    def fields(literal: re.Match[str]) -> str:
+        prefix, body = literal.groups()
+        return "f" + "".join(FIELD.findall(body)) if "f" in prefix.lower() else "S"
+
+    return STRING.sub(fields, line)
+
+
+def first_argument(line: str) -> tuple[int, int] | None:
+    """Where the first argument of the line's raise or log call is: up to its first comma or closing bracket
+    outside brackets (the strings' text already left out)."""
+    call = MESSAGE_LINE.search(line)
+    if call is None:
+        return None
+    depth = 0
+    for end in range(call.end(), len(line)):
+        if line[end] in OPENING:
+            depth += 1
+        elif line[end] in CLOSING and depth:
+            depth -= 1
+        elif line[end] in ",)" and not depth:
+            return call.end(), end
+    return None
+
+
+def message_left_out(line: str) -> str:
+    span = first_argument(line)
+    return line if span is None else line[: span[0]] + "M" + line[span[1] :]
 
 
 def message_only(diff: str) -> bool:
-    """Whether a mutant changed only the message an exception is raised or a line is logged with. Dropping the
-    message is not such a change: the next argument (Sent.START) would take its place."""
+    """Whether a mutant changed only the message an exception is raised or a line is logged with: its text, or the
+    whole message replaced by None. Dropping the message is not such a change (the next argument, Sent.START,
+    would take its place), nor is one to a call inside an f-string's field (it may raise)."""
     removed, added = changed_lines(diff)
     if not removed or len(removed) != len(added):
         return False
-    return all(
-        MESSAGE_LINE.search(old) and without_message(old) == without_message(new)
-        for old, new in zip(removed, added, strict=True)
-    )
+    for old, new in zip(removed, added, strict=True):
+        if not MESSAGE_LINE.search(old):
+            return False
+        old, new = text_left_out(old), text_left_out(new)
+        first = first_argument(new)
+        if first is not None and new[first[0] : first[1]].strip() == "None":
+            old, new = message_left_out(old), message_left_out(new)
+        if old != new:
+            return False
+    return True
 
 
 def change(diff: str) -> str:
