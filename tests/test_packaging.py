@@ -48,6 +48,8 @@ LEFTOVERS = (
     ".coverage",
     "htmlcov/index.html",
     "scenario-report.md",
+    "mutants/singleton_start/core/decisions.py",
+    ".venv-mutate-3.11/pyvenv.cfg",
 )
 APP_PACKAGES = ("singleton_start", "sample_job")
 APP_FILES = ("host.json", "requirements.txt")

@@ -1,0 +1,1 @@
+"""Mutation testing of the start's modules against the short simulation and the pure unit tests (scripts/mutate)."""
