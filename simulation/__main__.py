@@ -97,13 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         failures, coverage, unreached = simulate(args, backend)
         failed += len(failures)
         unreached_any = unreached_any or bool(unreached)
-        summaries[backend] = {
-            "runs": args.runs,
-            "violations": len(failures),
-            "coverage": {name: coverage[name] for name in COVERAGE},
-        }
+        summaries[backend] = {"violations": len(failures), "coverage": {name: coverage[name] for name in COVERAGE}}
     if args.json:
-        summary = summaries[backends[0]] if len(backends) == 1 else summaries
+        summary = {"runs": args.runs, "violations": failed, "backends": summaries}
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"simulated {args.runs} runs (seed {args.seed}): {failed} violations")
     return 1 if failed or (args.require_coverage and unreached_any) else 0

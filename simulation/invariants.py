@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from singleton_start.core.decisions import ConflictPolicy, ReusePolicy
+from singleton_start.http.adapter import INTERNAL_MESSAGE
 from singleton_start.settings import Settings
 
-from .model import OUTSIDE_TAG, Execution, Message, StartSend
+from .model import OUTSIDE_TAG, Execution, Landing, Message, StartSend
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class History:
     # Whether a client outside the app purged an instance whose start had not run yet (its ExecutionStarted stays
     # queued and may run later): the named window, as a terminate from outside is.
     outside_purged_unrun: bool = False
+    # Each command of the app as it reached the extension, and whether its request's lease still stood.
+    landings: Sequence[Landing] = ()
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,17 @@ def terminate_202_ended_it(history: History) -> list[Violation]:
     return found
 
 
+def commands_land_under_their_lease(history: History) -> list[Violation]:
+    """Every start, terminate and event of the app reaches the extension while the lease its request held when it
+    sent it still stands (the same lease: not released, not run out, not taken anew by another): the lease is what
+    keeps any other request from putting another execution under the ID until the command has landed."""
+    return [
+        Violation("commands_land_under_their_lease", f"{landing.tag}'s {landing.kind} landed at {landing.at:.3f}")
+        for landing in history.landings
+        if not landing.under_its_lease
+    ]
+
+
 def answers_within_the_deadline(history: History) -> list[Violation]:
     """Every request is answered within SINGLETON_REQUEST_TIMEOUT_SECONDS of its arrival, less the time its host
     stood frozen."""
@@ -381,6 +395,16 @@ def answers_within_the_deadline(history: History) -> list[Violation]:
         Violation("answers_within_the_deadline", f"{r.tag} answered after {r.answered - r.arrived:.3f} s")
         for r in history.requests
         if r.outcome != "cancelled" and r.answered - r.arrived - frozen(r) > limit
+    ]
+
+
+def no_request_fails_with_a_bug(history: History) -> list[Violation]:
+    """No request ends in the app's catch-all answer for an error it did not expect: every fault the backend and
+    storage can show has its own answer."""
+    return [
+        Violation("no_request_fails_with_a_bug", f"{r.tag} was answered {r.status}: an unexpected error")
+        for r in history.requests
+        if INTERNAL_MESSAGE in r.body
     ]
 
 
@@ -419,14 +443,32 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
         active = [e for e in mine if _active_in(e, *window)]
         kept = [e for e in mine if _ended_by(e, window[1]) and _kept(e.status, settings.reuse_policy)]
         if request.kind == "start" and request.status == 409:
-            answers = settings.conflict_policy is not ConflictPolicy.USE_EXISTING and active
+            # Terminate-existing replaces an active instance of the allowlist that was there when the request came;
+            # one that came meanwhile (a start refused as a duplicate) is answered as reject answers it.
+            came = [e for e in active if e.created_at > request.arrived]
+            policy = settings.conflict_policy
+            answers = (policy is ConflictPolicy.REJECT and active) or (
+                policy is ConflictPolicy.TERMINATE_EXISTING and came
+            )
             ok = bool(answers or kept or _has_other(active, request) or _keyed_caution(history, request, mine))
         elif request.kind == "signal" and request.status == 409:
             ok = bool(kept or _has_other(active, request) or _keyed_caution(history, request, mine))
         elif request.kind == "start" and request.status == 200:
             ok = settings.conflict_policy is ConflictPolicy.USE_EXISTING and bool(active)
         elif request.kind in ("terminate", "event") and request.status == 410:
-            ok = any(_ended_by(e, window[1]) and e.name.casefold() == request.orchestrator.casefold() for e in mine)
+            # An instance of the orchestrator had ended, and not by this request's own terminate.
+            ended = [
+                e for e in mine if _ended_by(e, window[1]) and e.name.casefold() == request.orchestrator.casefold()
+            ]
+            ok = any(e.ended_by is None or e.ended_by.tag != request.tag for e in ended)
+        elif request.kind in ("terminate", "event") and request.status == 404:
+            # No instance of the orchestrator at some moment of the request: none made yet, one of another
+            # orchestrator active, or the row purged.
+            moments = [window[0], window[1], *(e.created_at for e in mine if window[0] <= e.created_at <= window[1])]
+            current = [_current(mine, moment) for moment in moments]
+            ok = any(e is None or not e.runs(request.orchestrator) for e in current)
+        elif request.kind == "start" and request.status == 202 and not request.replayed:
+            ok = not _replaced_a_kept_instance(history, request, mine)
         else:
             continue
         if not ok and not in_named_window(history):
@@ -434,6 +476,30 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
                 Violation("answers_follow_the_policies", f"{request.tag} was answered {request.status} for nothing")
             )
     return found
+
+
+def _current(executions: list[Execution], moment: float) -> Execution | None:
+    """The execution whose row the ID showed at `moment`: the last one made by then, unless it was purged."""
+    last = max((e for e in executions if e.created_at <= moment), key=lambda e: e.created_at, default=None)
+    return None if last is None or (last.purged_at is not None and last.purged_at <= moment) else last
+
+
+def _replaced_a_kept_instance(history: History, request: Request, executions: list[Execution]) -> bool:
+    """Whether this request's own execution replaced an ended instance whose status the reuse policy keeps (one that
+    this request terminated itself under terminate-existing does not count: it was active when seen)."""
+    own = [e for e in executions if e.tag == request.tag and e.continued_from is None]
+    for execution in own:
+        before = [e for e in executions if e.created_at < execution.created_at and e.ran_at is not None]
+        previous = max(before, key=lambda e: e.created_at, default=None)
+        if previous is None or previous.ended_at is None or previous.ended_at > execution.created_at:
+            continue
+        if previous.purged_at is not None and previous.purged_at <= execution.created_at:
+            continue  # no row was there to keep
+        if previous.ended_by is not None and previous.ended_by.tag == request.tag:
+            continue
+        if _kept(previous.status, history.settings.reuse_policy):
+            return True
+    return False
 
 
 def _keyed_caution(history: History, request: Request, executions: list[Execution]) -> bool:
@@ -462,10 +528,12 @@ INVARIANTS: tuple[Callable[[History], list[Violation]], ...] = (
     commands_reach_only_their_target,
     routes_stay_in_allowlist,
     starts_sent_under_lease,
+    commands_land_under_their_lease,
     events_202_reach_their_execution_once,
     terminate_202_ended_it,
     answers_within_the_deadline,
     no_answer_carries_a_key,
+    no_request_fails_with_a_bug,
     answers_follow_the_policies,
 )
 

@@ -244,12 +244,17 @@ class Execution:
     end: str | None = None
     checkpoints: list[Checkpoint] = field(default_factory=list)
     merged_terminated_at: float | None = None  # a terminate merged Terminated into its row before it ran
+    purged_at: float | None = None  # when its row and history were purged
     # A terminate batched with an earlier execution's messages marked its row Terminated while it ran on.
     marked_terminated_while_running_at: float | None = None
     waits_for_events: bool = True  # consumes the events it receives; else keeps them unconsumed
     unconsumed: list[Message] = field(default_factory=list)
     buffered: list[Message] = field(default_factory=list)  # events received while suspended
     progress_buffered: bool = False  # its own end came while it was suspended
+
+    def runs(self, orchestrator: str) -> bool:
+        """Whether it runs this orchestrator (names match case-insensitively, as the extension's)."""
+        return self.name.casefold() == orchestrator.casefold()
 
     def lineage(self, executions: dict[str, Execution]) -> list[str]:
         """Its execution ID and each predecessor's, newest first."""
@@ -336,6 +341,10 @@ class Blob:
     lease_tag: str = ""
     lease_expires: float = 0.0
     lease_released: bool = False
+    # Which lease this is (a new one each time the blob is leased anew; a renewal, a change of its ID or another
+    # holder joining a shared lease keeps it), and who holds it.
+    lease_generation: int = 0
+    holders: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -370,6 +379,18 @@ class StartSend:
     instance_id: str
     at: float
     lease_left: float | None  # seconds the request's lease still had on the storage clock; None: none held
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A command of the app (start, terminate, event) reaching the extension, and whether the lease its request held
+    when it sent it was still that same lease, unreleased and unexpired, when it got there."""
+
+    tag: str
+    kind: str
+    instance_id: str
+    at: float
+    under_its_lease: bool
 
 
 # -- the extension's answers, as values -----------------------------------------------------------------------
@@ -530,6 +551,7 @@ class World:
         self.blobs: dict[str, Blob] = {}
         self.leases: list[LeaseRecord] = []
         self.sends: list[StartSend] = []
+        self.landings: list[Landing] = []
         self.coverage: Counter[str] = Counter()
         self.timeline: list[tuple[float, str, str]] = []
         self.foreign_raced: set[str] = set()
@@ -690,13 +712,21 @@ class World:
         return events
 
     def start(
-        self, tag: str, instance_id: str, name: str, orchestrator_input: Any, reply: Callable[[Answer], None]
+        self,
+        tag: str,
+        instance_id: str,
+        name: str,
+        orchestrator_input: Any,
+        reply: Callable[[Answer], None],
+        *,
+        landed: Callable[[], None] = lambda: None,
     ) -> None:
-        """HandleStartOrchestratorRequestAsync over the wire."""
+        """HandleStartOrchestratorRequestAsync over the wire; `landed` is called as it reaches the extension."""
         text = None if orchestrator_input is None else json.dumps(orchestrator_input)
         rng = self.stream(tag)
 
         def process(answer: Callable[[Answer], None]) -> None:
+            landed()
             # The listener may fail around any of the handler's storage calls: 0 before the read, 3 after the write.
             throws_after = rng.randrange(4) if rng.random() < self.faults.empty_500 else 4
             self._create(tag, instance_id, name, text, answer, throws_after)
@@ -826,12 +856,15 @@ class World:
         *,
         event_name: str | None = None,
         data: Any = None,
+        landed: Callable[[], None] = lambda: None,
     ) -> None:
         """HandleTerminateInstanceRequestAsync, HandleRaiseEventRequestAsync, HandleSuspendInstanceRequestAsync or
-        HandleResumeInstanceRequestAsync (`kind` "terminate", "event", "suspend", "resume") over the wire."""
+        HandleResumeInstanceRequestAsync (`kind` "terminate", "event", "suspend", "resume") over the wire; `landed`
+        is called as it reaches the extension."""
         decided_at, addressed, addressed_name = self.last_read.get(tag, (self.clock.now(), None, None))
 
         def process(answer: Callable[[Answer], None]) -> None:
+            landed()
             if self.stream(tag).random() < self.faults.empty_500:
                 answer(Answer(500))
                 return
@@ -943,6 +976,8 @@ class World:
         if row is None:
             return False
         purged = self.executions.get(row.execution_id)
+        if purged is not None:
+            purged.purged_at = self.clock.now()
         if by == OUTSIDE_TAG and purged is not None and purged.ran_at is None:
             # Another client deleted the row of a start before it ran: its ExecutionStarted is still queued and may
             # run later, writing a row of its own. Outside the app's guarantee, as a terminate from outside is.
@@ -1471,6 +1506,10 @@ class World:
             # The previous lease ran out without being released.
             self.coverage["lease_expired"] += 1
             self.log("storage", f"{blob.lease_tag}'s lease had expired; {tag} takes it")
+        if self._leased(blob) and blob.lease_id == lease_id:
+            blob.holders.add(tag)  # another holder joins the shared lease
+        else:
+            blob.lease_generation, blob.holders = blob.lease_generation + 1, {tag}
         blob.lease_id, blob.lease_tag, blob.lease_released = lease_id, tag, False
         blob.lease_expires = self.clock.now() + seconds
         self.leases.append(LeaseRecord(key, lease_id, tag, self.clock.now()))
@@ -1551,6 +1590,25 @@ class World:
         if blob is None or blob.lease_tag != tag or not self._leased(blob):
             return None
         return blob.lease_expires - self.clock.now()
+
+    def held_lease(self, tag: str, key: str) -> int | None:
+        """The lease `tag` holds on `key` (alone or shared) as it stands now; None when it holds none."""
+        blob = self.blobs.get(key)
+        if blob is None or tag not in blob.holders or not self._leased(blob):
+            return None
+        return blob.lease_generation
+
+    def record_command(self, tag: str, kind: str, instance_id: str, key: str) -> Callable[[], None]:
+        """Note a command the app sends with the lease it holds; call what is returned when it reaches the
+        extension, to note whether it got there under that same lease."""
+        held = self.held_lease(tag, key)
+
+        def landed() -> None:
+            blob = self.blobs.get(key)
+            same = held is not None and blob is not None and self._leased(blob) and blob.lease_generation == held
+            self.landings.append(Landing(tag, kind, instance_id, self.clock.now(), same))
+
+        return landed
 
     def record_send(self, tag: str, instance_id: str, key: str) -> None:
         """Note a start the app sends, with the lease its request holds at that moment."""

@@ -248,7 +248,14 @@ def draw(seed: int, late_landing_bound: float = 8.0) -> Scenario:
 
 # The hard cases, each an episode that some seeds add on top of what they drew: where a lease given back too
 # early, a command taken as done too soon or a start settled too eagerly would show (docs/simulation.md).
-FOCUS = ("events_then_replace", "terminate_race", "lost_start_sent_again", "twin_starts", "terminates_meet_new")
+FOCUS = (
+    "events_then_replace",
+    "terminate_race",
+    "lost_start_sent_again",
+    "twin_starts",
+    "terminates_meet_new",
+    "outside_start_races",
+)
 
 
 def _focus(rng: random.Random, scenario: Scenario) -> Scenario:
@@ -297,6 +304,12 @@ def _focus(rng: random.Random, scenario: Scenario) -> Scenario:
         value = rng.choice(INPUTS)
         for _ in range(rng.randint(2, 3)):
             add("start", at + rng.uniform(0.0, 0.05), input=value)
+    elif episode == "outside_start_races":
+        # A start from outside the app lands between the app's read under its lease and its own start, which the
+        # extension then refuses as a duplicate: the policies answer again on what is there.
+        existing = rng.choice((None, (ALLOWLIST[0], "Completed"), (ALLOWLIST[0], "Failed")))
+        add("start", at, input=rng.choice(INPUTS))
+        add("outside", at + rng.uniform(0.0, 0.15), orchestrator=rng.choice((ALLOWLIST[0], OUTSIDER)))
     else:
         # Terminates meet an instance that continues as new: a terminate may be batched with the messages of the
         # execution before.

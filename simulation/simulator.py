@@ -313,6 +313,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
         reads_history=backend == "http",
         stalled=tuple(STALLED.get(world, [])),
         outside_purged_unrun=bool(world.coverage["outside_purge_never_run"]),
+        landings=tuple(world.landings),
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]

@@ -167,15 +167,22 @@ class ModelTransport:
         elif target.operation == "start":
             value = json.loads(json.loads(body)) if body else None
             world.record_send(tag, instance_id, lock_key(instance_id))
+            landed = world.record_command(tag, "start", instance_id, lock_key(instance_id))
             world.log(tag, f"sends start of {target.name} (input {value!r})")
-            answer = await call(lambda reply: world.start(tag, instance_id, target.name, value, reply), timeout)
+            answer = await call(
+                lambda reply: world.start(tag, instance_id, target.name, value, reply, landed=landed), timeout
+            )
         else:
             kind, reason = target.operation, (target.query or {}).get("reason")
             orchestrator = ROUTE_ORCHESTRATOR.get()
             event = {"event_name": target.name, "data": json.loads(body) if body else None} if kind == "event" else {}
             world.log(tag, f"sends {kind} to {instance_id}")
+            landed = world.record_command(tag, kind, instance_id, lock_key(instance_id))
             answer = await call(
-                lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason, **event), timeout
+                lambda reply: world.command(
+                    tag, kind, instance_id, orchestrator, reply, reason, **event, landed=landed
+                ),
+                timeout,
             )
         if target.operation != "status":
             world.log(tag, f"{target.operation} answered {describe_answer(answer)}")
@@ -251,9 +258,11 @@ class ModelGrpcBackend:
     async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:
         tag, world = REQUEST_TAG.get(), self._world
         world.record_send(tag, instance_id, lock_key(instance_id))
+        landed = world.record_command(tag, "start", instance_id, lock_key(instance_id))
         world.log(tag, f"sends start of {orchestrator} (input {orchestrator_input!r})")
         answer = await call(
-            lambda reply: world.start(tag, instance_id, orchestrator, orchestrator_input, reply), timeout
+            lambda reply: world.start(tag, instance_id, orchestrator, orchestrator_input, reply, landed=landed),
+            timeout,
         )
         code, details = grpc_answer("start", answer, timeout, world)
         world.log(tag, f"start answered {describe_answer(answer)}, over {describe(code, details)}")
@@ -274,8 +283,10 @@ class ModelGrpcBackend:
     ) -> None:
         tag, world, orchestrator = REQUEST_TAG.get(), self._world, ROUTE_ORCHESTRATOR.get()
         world.log(tag, f"sends {kind} to {instance_id}")
+        landed = world.record_command(tag, kind, instance_id, lock_key(instance_id))
         answer = await call(
-            lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason, **event), timeout
+            lambda reply: world.command(tag, kind, instance_id, orchestrator, reply, reason, **event, landed=landed),
+            timeout,
         )
         code, details = grpc_answer(kind, answer, timeout, world)
         world.log(tag, f"{kind} answered {describe_answer(answer)}, over {describe(code, details)}")

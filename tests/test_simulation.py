@@ -226,8 +226,10 @@ def test_simulate_prints_figures_and_ends_with_the_summary_line(
     assert re.fullmatch(r"simulated 30 runs \(seed 5\): \d+ violations", printed[-1])
     assert printed[-1].endswith(f": {summary['violations']} violations")
     assert summary["runs"] == 30 and code == (1 if summary["violations"] else 0)
-    assert printed[0].startswith("runs per second: ")
-    assert summary["coverage"]["keyed_retry"] > 0 and "lease_expired_under_holder" in summary["coverage"]
+    assert printed[0] == "== backend http" and printed[1].startswith("runs per second: ")
+    assert sorted(summary["backends"]) == ["grpc", "http"]
+    for backend in summary["backends"].values():
+        assert backend["coverage"]["keyed_retry"] > 0 and "lease_expired_under_holder" in backend["coverage"]
 
 
 def test_a_create_whose_read_row_was_purged_before_its_write_is_thrown_and_its_start_dropped() -> None:

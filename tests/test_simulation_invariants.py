@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from simulation.invariants import History, Request, check
-from simulation.model import OUTSIDE_TAG, Checkpoint, Execution, Message, StartSend
-from singleton_start.settings import ReusePolicy, Settings
+from simulation.model import OUTSIDE_TAG, Checkpoint, Execution, Landing, Message, StartSend
+from singleton_start.http.adapter import INTERNAL_MESSAGE
+from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
 
 ALLOW = ("SingletonOrchestrator",)
 
@@ -247,3 +248,45 @@ def test_a_409_or_410_or_200_for_nothing_the_request_could_have_seen_is_flagged(
         settings=Settings(reuse_policy=ReusePolicy.REJECT_DUPLICATE),
     )
     assert "answers_follow_the_policies" not in broken(kept)
+
+
+def test_a_command_that_landed_after_its_lease_ended_is_flagged() -> None:
+    late = Landing("a", "start", "job", 3.0, under_its_lease=False)
+    on_time = Landing("a", "start", "job", 1.0, under_its_lease=True)
+    assert broken(History([], [], [], [], ALLOW, 5.0, landings=(late,))) == {"commands_land_under_their_lease"}
+    assert broken(History([], [], [], [], ALLOW, 5.0, landings=(on_time,))) == set()
+
+
+def test_a_request_answered_by_the_catch_all_for_a_bug_is_flagged() -> None:
+    bug = request("a", "event", 500, outcome="internal", body=f'{{"message": "{INTERNAL_MESSAGE}"}}')
+    assert broken(history([bug], [])) == {"no_request_fails_with_a_bug"}
+
+
+def test_a_404_while_an_instance_of_the_orchestrator_stood_throughout_is_flagged() -> None:
+    missing = request("t", "terminate", 404, arrived=2.0, answered=2.1)
+    assert "answers_follow_the_policies" in broken(history([missing], [execution("e1", "a", 1.0)]))
+    assert broken(history([missing], [execution("e1", "a", 1.0, name="Outsider")])) == set()
+    purged = execution("e1", "a", 1.0, 1.5)
+    purged.purged_at = 1.8
+    assert broken(history([missing], [purged])) == set()
+
+
+def test_a_202_start_that_replaced_an_ended_instance_the_reuse_policy_keeps_is_flagged() -> None:
+    completed = execution("e1", "x", 0.0, 1.0)
+    completed.status = "Completed"
+    keeps = Settings(reuse_policy=ReusePolicy.REJECT_DUPLICATE)
+    started_after = started("a", arrived=1.5, answered=2.5)
+    replaced = [completed, execution("e2", "a", 2.0)]
+    h = History([started_after], replaced, [], [], ALLOW, 5.0, settings=keeps)
+    assert "answers_follow_the_policies" in broken(h)
+    allows = History([started_after], [completed, execution("e2", "a", 2.0)], [], [], ALLOW, 5.0)
+    assert "answers_follow_the_policies" not in broken(allows)
+
+
+def test_a_409_under_terminate_existing_for_an_instance_there_before_the_request_is_flagged() -> None:
+    replaces = Settings(conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+    refused = started("b", outcome="Conflict", status=409, arrived=2.0, answered=2.1)
+    before = History([refused], [execution("e1", "a", 1.0)], [], [], ALLOW, 5.0, settings=replaces)
+    assert "answers_follow_the_policies" in broken(before)
+    meanwhile = History([refused], [execution("e1", "a", 2.05)], [], [], ALLOW, 5.0, settings=replaces)
+    assert "answers_follow_the_policies" not in broken(meanwhile)
