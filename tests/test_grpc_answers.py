@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import pytest
@@ -14,6 +15,7 @@ from singleton_start.core.errors import (
     InstanceEnded,
     NoInstance,
     Refused,
+    Sent,
     SingletonStartError,
     Unavailable,
 )
@@ -134,3 +136,21 @@ def test_every_code_named_is_one_of_grpcs_own_where_grpc_is_installed() -> None:
     named = {NO_ANSWER, "ALREADY_EXISTS", "NOT_FOUND", "UNAVAILABLE"}
     named |= grpc_answers.NOT_HANDLED_CODES | grpc_answers.REFUSED_CODES
     assert named <= {code.name for code in grpc.StatusCode}
+
+
+def test_a_state_read_keeps_its_times_and_custom_status_and_an_unknown_name_is_no_status() -> None:
+    created, updated = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    observed = observed_state(
+        "RUNNING", created=created, updated=updated, serialized_input="1", output=None, name="J", custom_status=[1]
+    )
+    assert (observed.created_time, observed.last_updated_time, observed.custom_status) == (created, updated, [1])
+    for name in ("", "XXXX", "PENDING_OR_WHAT"):
+        with pytest.raises(Unavailable):
+            observed_state(name, created=None, updated=None, serialized_input=None, output=None, name=None)
+
+
+def test_a_start_that_may_have_landed_says_a_start_is_in_doubt_and_names_the_code_and_details() -> None:
+    error = raised(start_failure, "UNKNOWN", "  Exception was thrown by handler.  ")
+    assert isinstance(error, InDoubt) and error.sent is Sent.START
+    assert "gRPC UNKNOWN (Exception was thrown by handler.)" in str(error)
+    assert "gRPC INTERNAL;" in str(raised(start_failure, "INTERNAL", "   "))

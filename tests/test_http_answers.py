@@ -11,6 +11,8 @@ import pytest
 from singleton_start.core.errors import AlreadyExists, InDoubt, InstanceEnded, NoInstance, Refused, Sent, Unavailable
 from singleton_start.core.http_answers import (
     command_answer,
+    describe,
+    error_text,
     event_body,
     event_url,
     start_answer,
@@ -160,3 +162,37 @@ def test_an_events_data_goes_as_the_json_value_itself() -> None:
     """Not a JSON string of its text, which would reach wait_for_external_event as a string."""
     assert json.loads(event_body({"items": [1, 2]})) == {"items": [1, 2]}
     assert event_body("text") == b'"text"'
+
+
+def test_a_status_read_keeps_every_field_the_answers_and_the_routes_show() -> None:
+    observed = status_answer(202, status_body("Running"))
+    assert observed.created_time == datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+    assert observed.last_updated_time == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert (observed.input, observed.custom_status, observed.name) == (
+        '{"workItems": 2}',
+        {"done": 1},
+        "SingletonOrchestrator",
+    )
+    timeless = status_answer(202, {**status_body("Running"), "createdTime": None, "lastUpdatedTime": ""})
+    assert (timeless.created_time, timeless.last_updated_time) == (None, None)
+
+
+def test_a_log_line_names_the_extensions_own_message_shortened_and_ending_in_one_stop() -> None:
+    assert describe(500, OTHER_500) == f"HTTP 500 ({OTHER_500['ExceptionMessage']})"
+    assert describe(500, {"Message": "Something went wrong."}) == "HTTP 500 (Something went wrong.)"
+    assert describe(503, {"code": 1}) == "HTTP 503 ({'code': 1}.)"
+    assert describe(500, None) == "HTTP 500 and an empty body"
+    assert error_text("x" * 300) == "x" * 200 + "."
+    assert error_text("Busy...") == "Busy."
+    with pytest.raises(InDoubt, match=r"answered with HTTP 502 \(Bad gateway\.\); it may still run") as error:
+        start_answer(502, {"Message": "Bad gateway"})
+    assert error.value.sent is Sent.START
+
+
+def test_a_catch_all_names_the_exception_its_type_and_message_must_both_match() -> None:
+    with pytest.raises(InDoubt):
+        command_answer("The terminate", 500, {**NOT_RUNNING_500, "ExceptionType": "System.TimeoutException"})
+    with pytest.raises(Refused):
+        command_answer("The terminate", 400, {**GONE_400, "ExceptionMessage": "Bad reason."})
+    with pytest.raises(InDoubt):
+        start_answer(500, {"ExceptionMessage": ALREADY_EXISTS_500["ExceptionMessage"]})
