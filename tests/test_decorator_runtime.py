@@ -1,4 +1,4 @@
-"""The example decorator app (examples/v2-app) indexed and invoked by the real v2 worker runtime, its four
+"""The example decorator app (examples/v2-app) indexed and invoked by the real v2 worker runtime, its five
 routes answering exactly as the v1 folders do for the same requests (Python 3.13+, the SDK line installed)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ pytestmark = [
 ]
 
 START, STATUS, TERMINATE, EVENT = "HttpStartSingle", "HttpGetStatus", "HttpTerminate", "HttpRaiseEvent"
+SIGNAL = "HttpSignal"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -59,11 +60,11 @@ def comparable(answer: HttpAnswer, instance_id: str) -> tuple[int, str | None, A
     return answer_of_runtime(answer, instance_id)
 
 
-async def test_the_example_app_indexes_the_four_routes_the_orchestrator_and_the_activity(
+async def test_the_example_app_indexes_the_five_routes_the_orchestrator_and_the_activity(
     decorator_app: DecoratorRuntime,
 ) -> None:
-    assert {START, STATUS, TERMINATE, EVENT, ORCHESTRATOR, "SampleActivity"} <= set(decorator_app.functions)
-    routes = {name: decorator_app.functions[name]["bindings"] for name in (START, STATUS, TERMINATE, EVENT)}
+    assert {START, STATUS, TERMINATE, EVENT, SIGNAL, ORCHESTRATOR, "SampleActivity"} <= set(decorator_app.functions)
+    routes = {name: decorator_app.functions[name]["bindings"] for name in (START, STATUS, TERMINATE, EVENT, SIGNAL)}
     for name, bindings in routes.items():
         folder = json.loads((decorator_app.app_root.parents[1] / name / "function.json").read_text())
         trigger = next(binding for binding in bindings if binding["type"] == "httpTrigger")

@@ -22,7 +22,7 @@ EXAMPLE = Path("examples") / "v2-app"
 README = APP_ROOT / EXAMPLE / "README.md"
 # Bounded: a fresh venv installs the wheel's dependencies from PyPI (a warm pip cache makes it quick).
 INSTALL_SECONDS = 600
-ROUTES = {"HttpStartSingle", "HttpGetStatus", "HttpTerminate", "HttpRaiseEvent"}
+ROUTES = {"HttpStartSingle", "HttpGetStatus", "HttpTerminate", "HttpRaiseEvent", "HttpSignal"}
 # The worker indexes a decorator app by calling its app's get_functions (azure_functions_runtime/loader.py).
 INDEX = """
 import importlib.metadata, json

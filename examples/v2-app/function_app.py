@@ -1,4 +1,4 @@
-"""A decorator-model ("v2") app that uses the singleton start: the four routes come from one Blueprint."""
+"""A decorator-model ("v2") app that uses the singleton start: the five routes come from one Blueprint."""
 
 from typing import Any
 
@@ -8,9 +8,9 @@ import azure.functions as func
 from singleton_start import singleton_start_blueprint
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-# POST/GET api/orchestrators/{functionName}/{instanceId}, .../terminate and .../events/{eventName}; the
-# orchestrators they may address are listed in SINGLETON_ORCHESTRATORS, each checked against this app's own
-# orchestrators when the worker indexes the app.
+# POST/GET api/orchestrators/{functionName}/{instanceId}, .../terminate, .../events/{eventName} and
+# .../signal/{eventName}; the orchestrators they may address are listed in SINGLETON_ORCHESTRATORS, each checked
+# against this app's own orchestrators when the worker indexes the app.
 blueprint = singleton_start_blueprint(app=app)
 app.register_functions(blueprint)
 

@@ -55,7 +55,7 @@ async def call(runtime: DecoratorRuntime, sidecar: Sidecar, name: str, instance_
     return await runtime.http(name, params, method=method, client=client)
 
 
-async def test_the_four_routes_start_refuse_read_signal_and_terminate_over_grpc(
+async def test_the_routes_start_refuse_read_raise_an_event_and_terminate_over_grpc(
     decorator_app: DecoratorRuntime, sidecar: Sidecar
 ) -> None:
     first, second = f"v2-{uuid.uuid4().hex[:10]}", f"v2-{uuid.uuid4().hex[:10]}"
