@@ -134,6 +134,12 @@ def sent_entry(claim: IdempotencyClaim, now: datetime, *, started: bool) -> KeyE
     return KeyEntry(SENT, claim.request_digest, now.replace(microsecond=0), started_it=started)
 
 
+def key_entry(claim: IdempotencyClaim, record: LockRecord) -> KeyEntry | None:
+    """The key's entry in the record, if it has one (an unreadable one counts as none)."""
+    raw = record.metadata.get(entry_name(claim.key))
+    return KeyEntry.decode(raw) if raw is not None else None
+
+
 def record_may_be_lost(record: LockRecord, observed: Observed) -> bool:
     """Whether the lock blob was made after the instance was created and holds no key at all: a deletion rule
     may have removed the blob, and with it the record of the key that started this instance."""
@@ -163,8 +169,7 @@ def replay_answer(
 ) -> Started | Conflict | KeyReused | None:
     """The answer to a keyed request from the key's entry and the instance there now (read with its input);
     None when this request may start. A key whose start may have run is never started again."""
-    raw = record.metadata.get(entry_name(claim.key))
-    entry = KeyEntry.decode(raw) if raw is not None else None
+    entry = key_entry(claim, record)
     if entry is None:
         return unrecorded_answer(record, observed, sent)
     if entry.digest != claim.request_digest:
@@ -203,8 +208,7 @@ def signal_replay(claim: IdempotencyClaim, record: LockRecord, observed: Observe
     answer again once the event was queued; the event, to the instance the key started (the one made in its entry's
     window), when only the start had landed; a 409 when the key's earlier request may have acted and that can no
     longer be told or mended; None when the key has done nothing yet and this request may act as if unkeyed."""
-    raw = record.metadata.get(entry_name(claim.key))
-    entry = KeyEntry.decode(raw) if raw is not None else None
+    entry = key_entry(claim, record)
     if entry is None:
         return unrecorded_answer(record, observed, sent)
     if entry.digest != claim.request_digest:
@@ -224,8 +228,7 @@ def settled_signal_replay(claim: IdempotencyClaim, record: LockRecord) -> Signal
     """What a keyed signal's entry answers before any lease is taken: only what no holder can change any more (the
     event was queued, or the key was sent with another request); a "sending" entry is decided under the lease,
     which its own request may still hold."""
-    raw = record.metadata.get(entry_name(claim.key))
-    entry = KeyEntry.decode(raw) if raw is not None else None
+    entry = key_entry(claim, record)
     if entry is None:
         return None
     if entry.digest != claim.request_digest:
