@@ -3,6 +3,7 @@ is never started again, and a replay is answered only for the key's own start.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from singleton_start.core.idempotency import (
@@ -14,6 +15,10 @@ from singleton_start.core.idempotency import (
     KeyStartLanded,
     entries,
     entry_name,
+    instance_fingerprint,
+    landed_entry,
+    landed_in_window,
+    record_may_be_lost,
     replay_answer,
     request_digest,
     sending_entry,
@@ -145,3 +150,57 @@ def test_a_signal_whose_start_never_landed_or_that_did_nothing_acts_afresh_and_a
     assert signal_replay(CLAIM, record(), instance(T0), OURS) is None
     changed = IdempotencyClaim("order-42", request_digest("SingletonOrchestrator", b'{"n": 2}'))
     assert signal_replay(changed, record((CLAIM, sent_entry(CLAIM, T0, started=False))), MISSING, OURS) == KeyReused()
+
+
+def test_a_starting_entrys_window_runs_from_a_second_before_it_to_a_second_before_the_lease_ends() -> None:
+    """createdTime has whole seconds: the window is whole seconds too, both ends in."""
+    lease_end = T0 + timedelta(seconds=30, microseconds=700_000)
+    entry = starting_entry(CLAIM, T0 + timedelta(microseconds=400_000), lease_end, MISSING)
+    assert (entry.at, entry.until) == (T0, T0 + timedelta(seconds=29))
+    for second, inside in ((-2, False), (-1, True), (0, True), (29, True), (30, False)):
+        assert landed_in_window(entry, instance(T0 + timedelta(seconds=second)), OURS) is inside, second
+    assert not landed_in_window(entry, Observed(InstanceState.ACTIVE, "Running", None, input='{"n": 1}'), OURS)
+    assert not landed_in_window(replace(entry, until=None), instance(T0), OURS)
+    assert not landed_in_window(entry, MISSING, OURS)
+
+
+def test_entries_keep_whole_seconds() -> None:
+    at = T0 + timedelta(microseconds=999_999)
+    for entry in (
+        started_entry(CLAIM, at),
+        sending_entry(CLAIM, at, started=True),
+        sent_entry(CLAIM, at, started=False),
+    ):
+        assert entry.at == T0
+    assert sending_entry(CLAIM, at, started=True).started_it and not sending_entry(CLAIM, at, started=False).started_it
+    assert landed_entry(starting()) == replace(starting(), state="started")
+
+
+def test_a_fingerprint_tells_instances_apart_by_creation_second_and_input_and_none_from_any() -> None:
+    one = instance_fingerprint(instance(T0))
+    assert one == instance_fingerprint(instance(T0))
+    assert one != instance_fingerprint(instance(T0 + timedelta(seconds=1)))
+    assert one != instance_fingerprint(instance(T0, '{"n": 2}'))
+    assert instance_fingerprint(MISSING) == "none" != instance_fingerprint(instance(T0, "null"))
+    assert instance_fingerprint(Observed(InstanceState.ACTIVE, "Running", None, input="1")) != instance_fingerprint(
+        Observed(InstanceState.ACTIVE, "Running", T0, input="1")
+    )
+
+
+def test_a_record_may_be_lost_only_when_its_blob_is_younger_than_the_instance_by_a_second_or_more() -> None:
+    created = instance(T0)
+    assert record_may_be_lost(LockRecord({}, T0 + timedelta(seconds=1)), created)
+    assert not record_may_be_lost(LockRecord({}, T0 + timedelta(microseconds=900_000)), created)
+    assert not record_may_be_lost(LockRecord({}, T0), created)
+    assert not record_may_be_lost(LockRecord({}, None), created)
+    assert not record_may_be_lost(record((CLAIM, starting())), created)
+
+
+def test_the_record_drops_an_unreadable_entry_before_any_readable_one() -> None:
+    claims = [IdempotencyClaim(f"key-{n}", CLAIM.request_digest) for n in range(MAX_KEYS)]
+    metadata = {entry_name("broken"): "not an entry"}
+    for n, claim in enumerate(claims[:-1]):
+        metadata = with_entry(metadata, claim, started_entry(claim, T0 + timedelta(seconds=n)))
+    metadata = with_entry(metadata, claims[-1], started_entry(claims[-1], T0 + timedelta(hours=1)))
+    assert entry_name("broken") not in metadata and entry_name("key-0") in metadata
+    assert len(entries(metadata)) == MAX_KEYS

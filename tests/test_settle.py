@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from singleton_start.core.decisions import Landed, NotYet, OtherStarted, settle
+from singleton_start.core.decisions import Landed, NotYet, OtherStarted, Unclear, settle
 from singleton_start.core.status import MISSING, InstanceState, Observed
 
 EARLIER = datetime(2026, 1, 1, 8, 0, 0, tzinfo=UTC)
@@ -53,3 +53,19 @@ def test_no_input_sent_matches_an_instance_without_input() -> None:
     after = running(LATER, None)
     assert settle(MISSING, after, None) == Landed(after)
     assert settle(MISSING, after, OURS) == OtherStarted(after)
+
+
+def test_an_instance_made_no_later_than_the_second_the_lease_was_granted_may_be_another_starts() -> None:
+    """Read before the lease, `before` may miss a start that slipped in before the grant: an instance with our input
+    made in the grant's second or earlier is unclear; one made in a later second is surely ours."""
+    granted = datetime(2026, 1, 1, 8, 0, 5, 300_000, tzinfo=UTC)
+    same_second, next_second = running(LATER, '{"n": 1}'), running(LATER.replace(second=6), '{"n": 1}')
+    assert settle(MISSING, same_second, OURS, made_after=granted) == Unclear(same_second)
+    assert settle(MISSING, next_second, OURS, made_after=granted) == Landed(next_second)
+    assert settle(MISSING, running(EARLIER, '{"n": 1}'), OURS, made_after=granted) == Unclear(
+        running(EARLIER, '{"n": 1}')
+    )
+    timeless = Observed(InstanceState.ACTIVE, "Running", None, None, '{"n": 1}')
+    assert settle(MISSING, timeless, OURS, made_after=granted) == Unclear(timeless)
+    assert settle(MISSING, same_second, OURS, made_after=LATER) == Unclear(same_second)
+    assert settle(MISSING, same_second, OURS) == Landed(same_second)

@@ -6,10 +6,12 @@ import itertools
 
 import pytest
 
-from singleton_start.core.errors import DeadlineReached
+from singleton_start.core.decisions import ConflictPolicy, ReusePolicy, other_answer
+from singleton_start.core.errors import DeadlineReached, Unavailable
 from singleton_start.core.http_answers import url_segment
 from singleton_start.core.idempotency import request_digest
-from singleton_start.core.status import InstanceState, Observed
+from singleton_start.core.outcomes import Conflict, Existing
+from singleton_start.core.status import MISSING, InstanceState, Observed, state_of
 from singleton_start.service.hold import MAX_BACKOFF_SECONDS, Deadline, backoff_delays
 
 
@@ -62,3 +64,30 @@ def test_backoff_grows_and_stays_under_its_ceiling() -> None:
     assert delays[0] <= 0.025
     assert all(0 < delay <= MAX_BACKOFF_SECONDS for delay in delays)
     assert delays[-1] >= MAX_BACKOFF_SECONDS / 2
+
+
+@pytest.mark.parametrize(
+    ("status", "conflict", "reuse", "answer"),
+    [
+        ("Running", ConflictPolicy.REJECT, ReusePolicy.ALLOW_ENDED, "conflict"),
+        ("Pending", ConflictPolicy.USE_EXISTING, ReusePolicy.ALLOW_ENDED, "existing"),
+        ("Running", ConflictPolicy.TERMINATE_EXISTING, ReusePolicy.ALLOW_ENDED, "conflict"),
+        ("Completed", ConflictPolicy.REJECT, ReusePolicy.ALLOW_ENDED, None),
+        ("Completed", ConflictPolicy.USE_EXISTING, ReusePolicy.ALLOW_FAILED, "conflict"),
+        ("Failed", ConflictPolicy.TERMINATE_EXISTING, ReusePolicy.ALLOW_FAILED, None),
+        ("Failed", ConflictPolicy.REJECT, ReusePolicy.REJECT_DUPLICATE, "conflict"),
+    ],
+)
+def test_a_start_refused_as_a_duplicate_is_answered_by_the_policies_or_sent_again_over_an_ended_instance(
+    status: str, conflict: ConflictPolicy, reuse: ReusePolicy, answer: str | None
+) -> None:
+    """The refusal queued nothing: an active instance gets the policy's answer (409 where the policy would replace
+    it: this request did not see it run); an ended one the reuse policy lets be replaced may be started again."""
+    observed = Observed(state_of(status), status, name="Job")
+    expected = {"conflict": Conflict(observed), "existing": Existing(observed), None: None}[answer]
+    assert other_answer(observed, conflict, reuse) == expected
+
+
+def test_a_start_refused_as_a_duplicate_over_no_instance_is_unavailable() -> None:
+    with pytest.raises(Unavailable):
+        other_answer(MISSING, ConflictPolicy.REJECT, ReusePolicy.ALLOW_ENDED)
