@@ -1474,10 +1474,14 @@ class World:
     def _leased(self, blob: Blob) -> bool:
         return blob.lease_id is not None and not blob.lease_released and blob.lease_expires > self.clock.now()
 
-    def _blob_create(self, tag: str, key: str) -> Answer:
+    def _blob_create(self, tag: str, key: str, overwrite: bool = False) -> Answer:
+        """Put Blob: with If-None-Match: * (no overwrite) an existing blob is 409, or 412 while leased; an
+        overwrite of a leased blob without its lease is 412 (LeaseIdMissing), of any other a new blob, its
+        metadata gone."""
         blob = self.blobs.get(key)
-        if blob is not None:
-            return Answer(412 if self._leased(blob) else 409, {"code": "BlobAlreadyExists"})
+        if blob is not None and (not overwrite or self._leased(blob)):
+            code = "BlobAlreadyExists" if not overwrite else "LeaseIdMissing"
+            return Answer(412 if self._leased(blob) else 409, {"code": code})
         self.blobs[key] = Blob(self.clock.now())
         self.log("storage", f"lock blob created ({tag})")
         if self.stream("storage").random() < self.faults.blob_deletion:

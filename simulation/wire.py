@@ -338,7 +338,7 @@ class ModelBlob(_BlobCall):
         self.blob_name = name
 
     async def upload_blob(self, data: bytes, *, overwrite: bool) -> None:
-        await self._op("create")
+        await self._op("create", overwrite=overwrite)
 
     async def get_blob_properties(self) -> BlobProperties:
         answer = await self._op("get_properties")

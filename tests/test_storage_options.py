@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
-from singleton_start.adapters.blob_lease import BLOB_CLIENTS_KEPT, LeaseLocks, storage_options
+from singleton_start.adapters.blob_lease import (
+    BLOB_CLIENTS_KEPT,
+    LeaseLocks,
+    blob_service_from_environment,
+    proxy_in_environment,
+    storage_options,
+)
+from singleton_start.core.errors import SettingsError
 
 # Never used to connect: making a blob client does no I/O.
 CONNECTION_STRING = (
@@ -38,3 +45,31 @@ def test_lock_blob_client_is_made_once_per_blob_and_only_the_recent_ones_are_kep
 
     assert again is first
     assert locks.lock_blob("hub", "job-1") is not first
+
+
+def test_the_app_reaches_its_own_account_by_connection_string_service_uri_or_account_name() -> None:
+    by_string = blob_service_from_environment({"AzureWebJobsStorage": f"  {CONNECTION_STRING}  "})
+    assert (by_string.account_name, by_string.url) == ("devstoreaccount1", "http://127.0.0.1:9/devstoreaccount1/")
+    by_uri = blob_service_from_environment(
+        {"AzureWebJobsStorage__blobServiceUri": "https://acct.blob.core.windows.net"}
+    )
+    assert by_uri.url == "https://acct.blob.core.windows.net/" and by_uri.credential is not None
+    by_name = blob_service_from_environment({"AzureWebJobsStorage__accountName": " acct2 "})
+    assert by_name.url == "https://acct2.blob.core.windows.net/"
+
+
+def test_a_bad_or_missing_storage_setting_is_refused_without_echoing_its_value() -> None:
+    with pytest.raises(SettingsError, match="not a valid storage connection string") as bad:
+        blob_service_from_environment({"AzureWebJobsStorage": "AccountKey=secret-value;nonsense"})
+    assert "secret-value" not in str(bad.value)
+    with pytest.raises(SettingsError, match="is not set"):
+        blob_service_from_environment({"AzureWebJobsStorage": "  "})
+
+
+def test_each_storage_call_is_retried_once_quickly_and_bounded_in_time() -> None:
+    options = storage_options({})
+    retry = options["retry_policy"]
+    assert (retry.total_retries, retry.backoff, retry.random_jitter_range) == (1, 0.2, 0)
+    assert (options["connection_timeout"], options["read_timeout"]) == (3, 5)
+    assert proxy_in_environment({"https_proxy": "http://p:1"})
+    assert not proxy_in_environment({"NO_PROXY": "x", "HTTPS_PROXY": ""})
