@@ -39,6 +39,7 @@ class Request:
     answered: float = 0.0
     body: str = ""  # the answer's body as sent
     started: bool | None = None  # a signal's answer: whether this request started the instance
+    data: Any = None  # an event's or a signal's event data, as the caller sent it
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,11 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
             found.append(Violation("events_202_reach_their_execution_once", f"{request.tag} sent {len(sent)} events"))
             continue
         (event,) = sent
+        if event.data != request.data:
+            found.append(
+                Violation("events_202_reach_their_execution_once", f"{request.tag}'s event carried {event.data!r}")
+            )
+            continue
         own = [e for tag in group for e in _own(history, tag)]
         target = own[0].execution_id if request.kind == "signal" and request.started and own else event.addressed
         meant = executions.get(target or "")

@@ -203,6 +203,7 @@ def answer_of(actor: Actor, tag: str, response: func.HttpResponse, arrived: floa
         answered=answered,
         body=response.get_body().decode(),
         started=started,
+        data=actor.data,
     )
 
 

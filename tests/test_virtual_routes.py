@@ -4,6 +4,7 @@ deterministic, they are part of the mutation run's tests beside the short simula
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -210,3 +211,24 @@ def test_an_instance_outside_the_allowlist_is_404_to_the_routes_and_409_to_a_sta
         conflict_policy=ConflictPolicy.TERMINATE_EXISTING,
     )
     assert [answers[name].status for name in "abc"] == [404, 404, 409]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_terminate_not_seen_done_within_its_wait_is_answered_503_then_and_leaves_the_lease_to_expire(
+    backend: str,
+) -> None:
+    """The control queue takes 20 s to process the terminate; the route waits SINGLETON_TERMINATE_WAIT_SECONDS,
+    answers that it may still take effect, and a start behind it finds the ID held until the terminate has landed."""
+    slow_queue = replace(CALM, queue_delay=(20.0, 20.0))
+    answers = calm(
+        actor("t", "terminate", 1.0),
+        actor("s", "start", 5.0, input={"n": 2}, host=1),
+        existing=(JOB, "Running"),
+        backend=backend,
+        faults=slow_queue,
+        terminate_wait_seconds=2.0,
+        conflict_policy=ConflictPolicy.TERMINATE_EXISTING,
+        lock_wait_seconds=2.0,
+    )
+    assert answers["t"].status == 503 and answers["t"].answered - answers["t"].arrived < 4.0
+    assert answers["s"].status == 503
