@@ -13,6 +13,7 @@ from simulation.invariants import Request
 from simulation.model import Faults
 from simulation.scenario import ALLOWLIST, OUTSIDER, Actor, Scenario
 from simulation.simulator import BACKENDS, run
+from singleton_start.core.idempotency import KEY_INSTANCE_GONE
 from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
 
 JOB = ALLOWLIST[0]
@@ -232,3 +233,59 @@ def test_a_terminate_not_seen_done_within_its_wait_is_answered_503_then_and_leav
     )
     assert answers["t"].status == 503 and answers["t"].answered - answers["t"].arrived < 4.0
     assert answers["s"].status == 503
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_keyed_signal_whose_start_landed_unrun_delivers_on_retry_and_after_its_instance_ended_is_409(
+    backend: str,
+) -> None:
+    """The control queue takes 8 s: the first request's start lands, its instance has not run by the deadline
+    (503, it says it started the instance); the retry sends the event to that instance, as started by the key.
+    Once that instance has ended, the key starts nothing again: 409 saying why."""
+    slow_queue = replace(CALM, queue_delay=(8.0, 8.0), run_time=(20.0, 20.0))
+    first = actor("a", "signal", 0.0, input={"n": 1}, data="w", key="key")
+    answers = calm(
+        first,
+        actor("b", "signal", 15.0, input={"n": 1}, data="w", key="key", host=1),
+        actor("c", "signal", 20.0, input={"n": 1}, data="w", key="key"),
+        backend=backend,
+        faults=slow_queue,
+        request_timeout_seconds=5.0,
+    )
+    assert answers["a"].status == 503 and "This request started the instance" in answers["a"].body
+    assert (answers["b"].status, answers["b"].started, answers["b"].replayed) == (202, True, False)
+    assert (answers["c"].status, answers["c"].started, answers["c"].replayed) == (202, True, True)
+    late = calm(
+        first,
+        actor("b", "signal", 40.0, input={"n": 1}, data="w", key="key", host=1),
+        backend=backend,
+        faults=slow_queue,
+        request_timeout_seconds=5.0,
+    )
+    assert late["b"].status == 409 and KEY_INSTANCE_GONE in late["b"].body
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_signal_to_an_instance_that_never_runs_sends_nothing_and_answers_503(backend: str) -> None:
+    answers = calm(
+        actor("a", "signal", 1.0, input={"n": 1}, data="w"),
+        actor("b", "signal", 1.0, input={"n": 1}, data="w", key="key", host=1),
+        existing=(JOB, "Pending"),
+        backend=backend,
+        request_timeout_seconds=5.0,
+    )
+    assert [answers[name].status for name in "ab"] == [503, 503]
+    assert all("not started running yet" in answers[name].body for name in "ab")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_signal_behind_one_that_started_the_instance_waits_for_it_to_run_and_sends_to_it(backend: str) -> None:
+    slow_queue = replace(CALM, queue_delay=(2.0, 2.0))
+    answers = calm(
+        actor("a", "signal", 0.0, input={"n": 1}, data=1),
+        actor("b", "signal", 0.3, input={"n": 2}, data=2, host=1),
+        backend=backend,
+        faults=slow_queue,
+    )
+    assert (answers["a"].status, answers["a"].started) == (202, True)
+    assert (answers["b"].status, answers["b"].started) == (202, False)
