@@ -113,6 +113,8 @@ class RunResult:
     coverage: Counter[str]
     timeline: list[str]
     requests: list[Request] = field(default_factory=list)  # as their callers saw them
+    # The storage calls the hosts' LeaseLocks made, by kind (what the benchmark counts as the lock's cost).
+    storage_calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def failed(self) -> bool:
@@ -130,9 +132,13 @@ class Host:
         settings = scenario.settings
         container = ModelContainer(world, settings.lock_lease_seconds)
 
+        self.locks: list[LeaseLocks] = []
+
         def locks() -> LeaseLocks:
             model = cast(Any, container)  # the container client's calls LeaseLocks makes, over the model
-            return LeaseLocks(model, settings.lock_lease_seconds, self.clock, lease_client=container.lease_client)
+            made = LeaseLocks(model, settings.lock_lease_seconds, self.clock, lease_client=container.lease_client)
+            self.locks.append(made)
+            return made
 
         self.routes: dict[str, HttpAdapter] = {
             "start": StartRoute(settings, locks(), self.clock),
@@ -251,7 +257,7 @@ async def _request(world: World, host: Host, actor: Actor, tag: str) -> Request:
     return request
 
 
-async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
+async def _run(world: World, scenario: Scenario, backend: str) -> tuple[list[Request], Counter[str]]:
     loop = asyncio.get_running_loop()
     hosts = [Host(world, scenario, index, backend) for index in range(scenario.hosts)]
     if scenario.existing is not None:
@@ -265,7 +271,7 @@ async def _run(world: World, scenario: Scenario, backend: str) -> list[Request]:
         tasks.append(asyncio.ensure_future(_requests(world, hosts[actor.host], actor)))
     requests = [request for task in tasks for request in await task]
     await asyncio.sleep(QUIET_SECONDS)
-    return requests
+    return requests, sum((locks.calls for host in hosts for locks in host.locks), Counter())
 
 
 def _outside(world: World, actor: Actor) -> None:
@@ -295,7 +301,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
     world = World(_LoopClock(loop), scenario.seed, scenario.faults, versions)
     logging.disable(logging.WARNING)
     try:
-        requests = loop.run_until_complete(_run(world, scenario, backend))
+        requests, storage_calls = loop.run_until_complete(_run(world, scenario, backend))
     finally:
         logging.disable(logging.NOTSET)
         for task in asyncio.all_tasks(loop):
@@ -318,7 +324,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
     )
     coverage = _coverage(world, scenario, requests)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
-    return RunResult(scenario, check(history), coverage, timeline, requests)
+    return RunResult(scenario, check(history), coverage, timeline, requests, storage_calls)
 
 
 class _LoopClock:

@@ -289,3 +289,40 @@ def test_a_signal_behind_one_that_started_the_instance_waits_for_it_to_run_and_s
     )
     assert (answers["a"].status, answers["a"].started) == (202, True)
     assert (answers["b"].status, answers["b"].started) == (202, False)
+
+
+@pytest.mark.parametrize(
+    ("actors", "existing", "faults", "calls"),
+    [
+        ([actor("a", "start", 0.0, input=1)], None, CALM, {"blob_create": 1, "lease_acquire": 1, "lease_release": 1}),
+        (
+            [actor("a", "start", 0.0, input=1), actor("b", "start", 5.0, input=2, host=1)],
+            None,
+            CALM,
+            {"blob_create": 2, "lease_acquire": 2, "lease_release": 2},
+        ),
+        (
+            [actor("a", "signal", 0.0, input=1, data=1, key="k")],
+            None,
+            CALM,
+            {"record_read": 2, "blob_create": 1, "lease_acquire": 1, "record_write": 3, "lease_change": 1},
+        ),
+        (
+            [actor("t", "terminate", 0.0)],
+            (JOB, "Running"),
+            replace(CALM, queue_delay=(8.0, 8.0)),
+            {"lease_acquire": 2, "blob_create": 1, "lease_renew": 1, "lease_release": 1},
+        ),
+    ],
+    ids=["start", "start-then-conflict", "keyed-signal", "terminate-with-a-renewal"],
+)
+def test_the_lock_costs_the_storage_calls_the_benchmark_counts(
+    actors: list[Actor], existing: tuple[str, str] | None, faults: Faults, calls: dict[str, int]
+) -> None:
+    """Each kind of call on the lock blob, as LeaseLocks counts it for the benchmark: one create per blob not
+    known to exist, one acquire per lease, a renewal only when a send would outlast the lease, a release unless
+    the lease is left to expire or shared."""
+    chosen = Settings(orchestrators=ALLOWLIST, lock_lease_seconds=15, terminate_wait_seconds=10.0)
+    result = run(Scenario(1, chosen, 2, tuple(actors), faults, existing), "http")
+    assert result.violations == []
+    assert dict(result.storage_calls) == calls

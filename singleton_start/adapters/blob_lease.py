@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -163,32 +164,28 @@ class LeaseLocks:
             self._existing.clear()
         self._existing.add(name)
 
-    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> bool:
+    async def _create_lock_blob_or_fail(self, blob: BlobClient) -> None:
         try:
-            return await self._create_lock_blob(blob)
+            await self._create_lock_blob(blob)
         except AzureError as error:
             raise Unavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
-    async def _create_lock_blob(self, blob: BlobClient) -> bool:
-        """Create the empty lock blob; True when this call created it (201), False when it was there."""
+    async def _create_lock_blob(self, blob: BlobClient) -> None:
+        """Create the empty lock blob, unless it is there (made by another holder meanwhile, or leased)."""
         try:
             self.calls["blob_create"] += 1
             await blob.upload_blob(b"", overwrite=False)
         except ResourceExistsError:
-            return False
+            return
         except ResourceNotFoundError:
             await self._create_container()
             self.calls["blob_create"] += 1
-            try:
+            with suppress(ResourceExistsError):
                 await blob.upload_blob(b"", overwrite=False)
-            except ResourceExistsError:
-                return False
         except HttpResponseError as error:
             # A leased blob refuses the overwrite check with 412 rather than 409.
-            if error.status_code in (409, 412):
-                return False
-            raise
-        return True
+            if error.status_code not in (409, 412):
+                raise
 
     async def _create_container(self) -> None:
         try:
