@@ -19,6 +19,8 @@ from pathlib import Path
 from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 
+from .judged import Judgement, judge
+
 RESULTS = Path("mutants")
 KILLED = {"killed", "timeout"}
 # A line that raises or logs: its first argument is a message.
@@ -135,17 +137,21 @@ def main(argv: list[str] | None = None) -> int:
         print("no mutant has a result: run scripts/mutate first")
         return 1
     equivalent: set[str] = set()
-    survivors: list[tuple[Mutant, str]] = []
+    survivors: list[tuple[Mutant, str, Judgement | None]] = []
     for mutant in mutants:
         if mutant.status in KILLED:
             continue
         diff = get_diff_for_mutant(mutant.name, path=mutant.module)
+        judgement = judge(mutant.name, change(diff))
         if mutant.status == "survived" and message_only(diff):
             equivalent.add(mutant.name)
+        elif judgement is not None and judgement.equivalent:
+            equivalent.add(mutant.name)
+            survivors.append((mutant, diff, judgement))
         else:
-            survivors.append((mutant, diff))
+            survivors.append((mutant, diff, judgement))
 
-    print(f"{'module':<42} {'mutants':>7} {'killed':>7} {'timeout':>7} {'message':>7} {'survived':>8} {'score':>6}")
+    print(f"{'module':<42} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv.':>7} {'survived':>8} {'score':>6}")
     modules = sorted({mutant.module for mutant in mutants})
     for module in [*modules, "total"]:
         mine = [mutant for mutant in mutants if module in ("total", mutant.module)]
@@ -169,9 +175,21 @@ def main(argv: list[str] | None = None) -> int:
             + "".join(f", {status} {sum(s) / len(s):.1f}" for status, s in by_status.items() if s)
         )
     total_killed = sum(mutant.status in KILLED for mutant in mutants)
-    print(f"score: {total_killed} killed of {len(mutants) - len(equivalent)} ({len(equivalent)} message-only left out)")
-    print(f"survivors ({len(survivors)}):")
-    for mutant, diff in survivors:
+    print(
+        f"score: {total_killed} killed of {len(mutants) - len(equivalent)} ({len(equivalent)} equivalent left out: "
+        "message-only, or judged in mutation/judged.py)"
+    )
+    unjudged = [entry for entry in survivors if entry[2] is None]
+    by_reason: dict[str, list[Mutant]] = {}
+    for mutant, _, judgement in survivors:
+        if judgement is not None:
+            kind = "equivalent" if judgement.equivalent else "gap"
+            by_reason.setdefault(f"{kind}: {judgement.why}", []).append(mutant)
+    print(f"survivors judged ({len(survivors) - len(unjudged)}), by reason:")
+    for reason, judged_mutants in sorted(by_reason.items()):
+        print(f"  {len(judged_mutants):>3}  {reason}")
+    print(f"survivors not judged yet ({len(unjudged)}):")
+    for mutant, diff, _ in unjudged:
         label = "" if mutant.status == "survived" else f" [{mutant.status}]"
         print(f"  {mutant.name}{label}: {change(diff)}")
         if args.diffs:

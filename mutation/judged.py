@@ -1,0 +1,58 @@
+"""The surviving mutants read one by one: each rule names the functions it covers and the change it accepts, and
+says why such a mutant survives. An equivalent mutant changes no behaviour any caller can see and is left out of
+the score; a gap is a behaviour no test or invariant checks yet, and stays in it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Judgement:
+    equivalent: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    function: re.Pattern[str]
+    change: re.Pattern[str]
+    judgement: Judgement
+
+
+def rule(function: str, change: str, why: str, *, equivalent: bool) -> Rule:
+    """A rule for the mutants of the functions matching `function` whose change matches `change` (regexes)."""
+    return Rule(re.compile(function), re.compile(change), Judgement(equivalent, why))
+
+
+# ---- the lock blob (adapters/blob_lease.py) and the held lease (service/hold.py)
+
+LOCK_AND_HOLD: list[Rule] = []
+
+
+# ---- the start (service/start.py) and the decisions (core/decisions.py)
+
+START: list[Rule] = []
+
+
+# ---- signals (service/signal.py) and the terminate and event routes (service/commands.py)
+
+SIGNAL_AND_COMMANDS: list[Rule] = []
+
+
+# ---- the answers of the backends (core/http_answers.py, core/grpc_answers.py) and the keys (core/idempotency.py)
+
+ANSWERS_AND_KEYS: list[Rule] = []
+
+
+RULES = [*LOCK_AND_HOLD, *START, *SIGNAL_AND_COMMANDS, *ANSWERS_AND_KEYS]
+
+
+def judge(name: str, change: str) -> Judgement | None:
+    """The judgement of the first rule whose function and change patterns match the mutant, if any."""
+    function = name.rpartition("__mutmut_")[0]
+    for rule in RULES:
+        if rule.function.search(function) and rule.change.search(change):
+            return rule.judgement
+    return None
