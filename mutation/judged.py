@@ -43,7 +43,44 @@ SIGNAL_AND_COMMANDS: list[Rule] = []
 
 # ---- the answers of the backends (core/http_answers.py, core/grpc_answers.py) and the keys (core/idempotency.py)
 
-ANSWERS_AND_KEYS: list[Rule] = []
+ANSWERS_AND_KEYS: list[Rule] = [
+    rule(
+        r"grpc_answers\.x_observed_state$",
+        r'RUNTIME_STATUS_NAMES\.get\(status_name, (None|"XXXX")?\)',
+        "an unknown status name maps to a status state_of does not know either way (None and 'XXXX' are in no "
+        "status set), so it raises the same Unavailable, whose message names the status read",
+        equivalent=True,
+    ),
+    rule(
+        r"http_answers\.x__exception_type$|http_answers\.x__threw$",
+        r'"XXXX"',
+        "the default is only compared by endswith with an exception name and by startswith with a message start: "
+        "'XXXX' matches neither where '' matches none but the empty start, which both match",
+        equivalent=True,
+    ),
+    rule(
+        r"http_answers\.x_error_text$",
+        r'rstrip\("XX\.XX"\)',
+        "the shortened text only goes into an exception's message and a log line; the answers carry the "
+        "contract's own sentences",
+        equivalent=True,
+    ),
+    rule(
+        r"http_answers\.x_(url_segment|event_url|start_request)$",
+        r"quote\((instance_id|event_name|orchestrator), (safe=('XXXX'|\"XXXX\"))?\)",
+        "the contract lets through no instance ID with '/' (validate_instance_id), no event name but "
+        "[A-Za-z0-9_.-] and no orchestrator but a configured function name: quote leaves 'X' and '/' alone, and "
+        "none of them holds a '/', so the URL is the same",
+        equivalent=True,
+    ),
+    rule(
+        r"http_answers\.x_terminate_url$",
+        r"quote\(reason, (safe='XXXX')?\)",
+        "a '/' (or an 'X') left unescaped in the query string's value decodes to the same reason: only '&', '#', "
+        "'+', '=', '%' and the like must be escaped there, and they still are",
+        equivalent=True,
+    ),
+]
 
 
 RULES = [*LOCK_AND_HOLD, *START, *SIGNAL_AND_COMMANDS, *ANSWERS_AND_KEYS]

@@ -34,6 +34,7 @@ from singleton_start.core.status import MISSING, InstanceState, Observed
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 OURS = {"n": 1}
+FINGERPRINT_AT_T0 = "a814ca36db180359"
 CLAIM = IdempotencyClaim("order-42", request_digest("SingletonOrchestrator", b'{"n": 1}'))
 
 
@@ -204,3 +205,41 @@ def test_the_record_drops_an_unreadable_entry_before_any_readable_one() -> None:
     metadata = with_entry(metadata, claims[-1], started_entry(claims[-1], T0 + timedelta(hours=1)))
     assert entry_name("broken") not in metadata and entry_name("key-0") in metadata
     assert len(entries(metadata)) == MAX_KEYS
+
+
+def test_the_record_drops_the_entry_written_first_whatever_order_the_metadata_lists_it_in() -> None:
+    """Blob metadata comes back in no promised order: the oldest entry goes by its time, not its place."""
+    claims = [IdempotencyClaim(f"key-{n}", CLAIM.request_digest) for n in range(MAX_KEYS + 1)]
+    metadata: dict[str, str] = {}
+    for n, claim in reversed(list(enumerate(claims[:-1]))):
+        metadata = with_entry(metadata, claim, started_entry(claim, T0 + timedelta(seconds=n)))
+    metadata = with_entry(metadata, claims[-1], started_entry(claims[-1], T0 + timedelta(hours=1)))
+    assert entry_name("key-0") not in metadata
+    assert entry_name(f"key-{MAX_KEYS - 1}") in metadata and len(entries(metadata)) == MAX_KEYS
+
+
+def test_the_names_digests_and_fingerprints_kept_on_the_blob_keep_their_form_across_releases() -> None:
+    """The record outlives a deployment: a retry served by the next release must find and read the entry this
+    one wrote, so the entry's name, the request digest and the fingerprint of the instance seen before may not
+    change form (an input stored by a client outside the app may be any JSON value, not only text)."""
+    assert entry_name("order-42") == "k3bf8b157c4238eefe5ae4a66"
+    assert request_digest("SingletonOrchestrator", b'{"n": 1}') == "13ffd1e45f8101272264a08443009a6b"
+    assert instance_fingerprint(instance(T0)) == FINGERPRINT_AT_T0
+    outside = Observed(InstanceState.ACTIVE, "Running", None, input={"b": [1, 2], "a": 1})
+    assert instance_fingerprint(outside) == "ee2c82c18214f528"
+
+
+def test_a_keyed_signal_whose_record_may_have_gone_with_its_blob_does_not_act_afresh_on_its_inputs_instance() -> None:
+    """As for a start: a lock blob younger than an instance with this input may have lost the key's entry, and the
+    key's earlier request may have started that instance; another input is not the key's."""
+    created = instance(T0)
+    lost = LockRecord({}, T0 + timedelta(minutes=1))
+    assert signal_replay(CLAIM, lost, created, OURS) == Conflict(created)
+    assert signal_replay(CLAIM, lost, instance(T0, '{"n": 2}'), OURS) is None
+
+
+def test_a_starting_key_acts_afresh_when_no_instance_is_there_any_more() -> None:
+    """Another instance replaced the one seen before the key's start, and that too is gone (purged from outside
+    the app, which docs/guarantees.md leaves out): nothing is there to answer 409 about, so the key may start."""
+    entry = starting(instance(T0 - timedelta(hours=1)))
+    assert replay_answer(CLAIM, record((CLAIM, entry)), MISSING, OURS) is None
