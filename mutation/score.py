@@ -126,10 +126,30 @@ def change(diff: str) -> str:
     return " / ".join([*(f"- {line.strip()}" for line in removed), *(f"+ {line.strip()}" for line in added)])
 
 
+def short_name(mutant: Mutant) -> str:
+    """xǁHoldǁsend 13 for singleton_start.service.hold.xǁHoldǁsend__mutmut_13."""
+    function, _, number = mutant.name.rpartition("__mutmut_")
+    return f"{function.rpartition('.')[2]} {number}"
+
+
+def print_table(by_reason: dict[str, list[Mutant]]) -> None:
+    """The judged survivors, one row per reason: its kind, the reason, the module and the mutants."""
+    print("| kind | why it survives | mutants |")
+    print("| --- | --- | --- |")
+    for reason, judged in sorted(by_reason.items()):
+        kind, _, why = reason.partition(": ")
+        modules = sorted({Path(mutant.module).name for mutant in judged})
+        names = ", ".join(f"`{short_name(mutant)}`" for mutant in judged)
+        print(f"| {kind} ({len(judged)}) | {why} | {', '.join(modules)}: {names} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation.score", description=__doc__)
     parser.add_argument("modules", nargs="*", help="paths of mutated modules (default: all)")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's whole diff")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the judged survivors as docs/simulation.md's table"
+    )
     args = parser.parse_args(argv)
 
     mutants = [mutant for mutant in results(args.modules) if mutant.status != "not checked"]
@@ -188,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"survivors judged ({len(survivors) - len(unjudged)}), by reason:")
     for reason, judged_mutants in sorted(by_reason.items()):
         print(f"  {len(judged_mutants):>3}  {reason}")
+    if args.markdown:
+        print_table(by_reason)
     print(f"survivors not judged yet ({len(unjudged)}):")
     for mutant, diff, _ in unjudged:
         label = "" if mutant.status == "survived" else f" [{mutant.status}]"
