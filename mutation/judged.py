@@ -28,7 +28,34 @@ def rule(function: str, change: str, why: str, *, equivalent: bool) -> Rule:
 
 # ---- the lock blob (adapters/blob_lease.py) and the held lease (service/hold.py)
 
-LOCK_AND_HOLD: list[Rule] = []
+LOCK_AND_HOLD: list[Rule] = [
+    rule(
+        r"blob_lease\.x_lock_blob_name$",
+        r'encode\("UTF-8"\)',
+        "Python's codec lookup ignores case: 'UTF-8' and 'utf-8' name the same codec.",
+        equivalent=True,
+    ),
+    rule(
+        r"blob_lease\.xǁLeaseLocksǁ_create_lock_blob$",
+        r"\+ await blob\.upload_blob\(b\"\", (overwrite=None)?\)",
+        "The Storage SDK reads overwrite with kwargs.pop('overwrite', False) and tests only its truth: None or "
+        "leaving it out is overwrite=False.",
+        equivalent=True,
+    ),
+    rule(
+        r"hold\.x_retried$",
+        r"start_attempts \+ 2\)",
+        "The last attempt (attempt == start_attempts) returns or raises, so the loop never reaches one more.",
+        equivalent=True,
+    ),
+    rule(
+        r"hold\.xǁHoldǁ__aexit__$",
+        r"last_write=(None|last_write is None)\)",
+        "ending's last_write chooses only between RELEASE and RELEASE_AFTER_WRITE, which __aexit__ handles alike "
+        "(release with first=last_write); EXPIRE depends on shared and unsettled alone.",
+        equivalent=True,
+    ),
+]
 
 
 # ---- the start (service/start.py) and the decisions (core/decisions.py)

@@ -8,6 +8,7 @@ from azure.storage.blob.aio import ContainerClient
 
 from singleton_start.adapters.blob_lease import (
     BLOB_CLIENTS_KEPT,
+    STORAGE_OPTIONS,
     LeaseLocks,
     blob_service_from_environment,
     proxy_in_environment,
@@ -40,8 +41,11 @@ def test_lock_blob_client_is_made_once_per_blob_and_only_the_recent_ones_are_kep
 
     first = locks.lock_blob("hub", "job-1")
     again = locks.lock_blob("hub", "job-1")
-    for n in range(BLOB_CLIENTS_KEPT):
+    for n in range(BLOB_CLIENTS_KEPT - 1):
         locks.lock_blob("hub", f"other-{n}")
+    assert locks.lock_blob("hub", "job-1") is first  # the most recent BLOB_CLIENTS_KEPT are kept
+    for n in range(BLOB_CLIENTS_KEPT):
+        locks.lock_blob("hub", f"more-{n}")
 
     assert again is first
     assert locks.lock_blob("hub", "job-1") is not first
@@ -56,6 +60,20 @@ def test_the_app_reaches_its_own_account_by_connection_string_service_uri_or_acc
     assert by_uri.url == "https://acct.blob.core.windows.net/" and by_uri.credential is not None
     by_name = blob_service_from_environment({"AzureWebJobsStorage__accountName": " acct2 "})
     assert by_name.url == "https://acct2.blob.core.windows.net/"
+
+
+def test_the_storage_client_gets_the_apps_bounds_and_the_managed_identity_it_names() -> None:
+    """Without the app's retry policy a storage call could eat the request's deadline; a user-assigned identity
+    named in AzureWebJobsStorage__clientId is the one the account granted access to."""
+    by_string = blob_service_from_environment({"AzureWebJobsStorage": CONNECTION_STRING})
+    assert by_string._config.retry_policy is STORAGE_OPTIONS["retry_policy"]
+    by_identity = blob_service_from_environment(
+        {"AzureWebJobsStorage__accountName": "acct", "AzureWebJobsStorage__clientId": "client-1"}
+    )
+    assert by_identity._config.retry_policy is STORAGE_OPTIONS["retry_policy"]
+    credentials = by_identity.credential.credentials
+    managed = next(each for each in credentials if type(each).__name__ == "ManagedIdentityCredential")
+    assert managed._credential._client._identity_config == {"client_id": "client-1"}
 
 
 def test_a_bad_or_missing_storage_setting_is_refused_without_echoing_its_value() -> None:

@@ -1,0 +1,306 @@
+"""The lock adapter (LeaseLocks) over an in-memory stand-in of the blob calls it makes, on virtual time: what it
+counts, creates, keeps and gives back, and how each storage call is bounded (no Azurite, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+from simulation.loop import VirtualLoop
+from singleton_start.adapters.blob_lease import BLOB_CLIENTS_KEPT, LeaseLocks, lock_blob_name
+from singleton_start.core.errors import Unavailable
+
+T = TypeVar("T")
+CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def failure(status: int, code: str) -> HttpResponseError:
+    """An HTTP error as the storage SDK raises it, with its status and error code."""
+    error = HttpResponseError(message=f"HTTP {status} {code}")
+    error.status_code = status
+    error.error_code = code  # type: ignore[attr-defined]
+    return error
+
+
+@dataclass
+class Storage:
+    """The account as the stand-ins see it: whether the container is there, the blobs and their metadata."""
+
+    container: bool = True
+    blobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    uploads: list[bytes] = field(default_factory=list)
+    upload_errors: list[Exception] = field(default_factory=list)
+    acquire_errors: list[Exception] = field(default_factory=list)
+    # Another host makes the blob while this one makes the container.
+    made_meanwhile: str | None = None
+    # Virtual seconds a release, renewal or change takes.
+    call_seconds: float = 0.0
+    released: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Properties:
+    metadata: dict[str, str]
+    creation_time: datetime
+
+
+class Blob:
+    def __init__(self, storage: Storage, name: str) -> None:
+        self.storage, self.blob_name = storage, name
+
+    async def upload_blob(self, data: bytes, *, overwrite: bool = False) -> None:
+        self.storage.uploads.append(data)
+        if self.storage.upload_errors:
+            raise self.storage.upload_errors.pop(0)
+        if not self.storage.container:
+            raise ResourceNotFoundError("ContainerNotFound")
+        if self.blob_name in self.storage.blobs and not overwrite:
+            raise ResourceExistsError("BlobAlreadyExists")
+        self.storage.blobs[self.blob_name] = {}
+
+    async def get_blob_properties(self) -> Properties:
+        if self.blob_name not in self.storage.blobs:
+            raise ResourceNotFoundError("BlobNotFound")
+        return Properties(dict(self.storage.blobs[self.blob_name]), CREATED)
+
+
+class LeaseClient:
+    def __init__(self, storage: Storage, blob: Blob) -> None:
+        self.storage, self.blob = storage, blob
+
+    async def acquire(self, lease_duration: int) -> None:
+        if self.storage.acquire_errors:
+            raise self.storage.acquire_errors.pop(0)
+        if self.blob.blob_name not in self.storage.blobs:
+            raise ResourceNotFoundError("BlobNotFound")
+
+    async def renew(self) -> None:
+        await asyncio.sleep(self.storage.call_seconds)
+
+    async def change(self, proposed_lease_id: str) -> None:
+        await asyncio.sleep(self.storage.call_seconds)
+
+    async def release(self) -> None:
+        await asyncio.sleep(self.storage.call_seconds)
+        self.storage.released.append(self.blob.blob_name)
+
+
+class Container:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def get_blob_client(self, name: str) -> Blob:
+        return Blob(self.storage, name)
+
+    async def create_container(self) -> None:
+        self.storage.container = True
+        if self.storage.made_meanwhile is not None:
+            self.storage.blobs[self.storage.made_meanwhile] = {"key": "recorded"}
+
+
+def lease_locks(storage: Storage) -> LeaseLocks:
+    container: Any = Container(storage)
+
+    def lease_client(blob: Any, lease_id: str) -> Any:
+        return LeaseClient(storage, blob)
+
+    return LeaseLocks(container, 15, lease_client=lease_client)
+
+
+async def background_ended() -> None:
+    await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}), return_exceptions=True)
+
+
+def on_virtual_time(work: Coroutine[Any, Any, T]) -> tuple[T, float]:
+    """The coroutine's result, and the virtual seconds it took; what it left in the background ends before."""
+    loop = VirtualLoop()
+    try:
+        began = loop.time()
+        result = loop.run_until_complete(work)
+        return result, loop.time() - began
+    finally:
+        loop.run_until_complete(background_ended())
+        loop.close()
+
+
+def test_the_lock_blob_name_is_the_lowercased_task_hub_and_the_ids_sha256() -> None:
+    """Hosts of two versions during a deployment must lock the same blob for the same ID."""
+    digest = hashlib.sha256(b"Job/1").hexdigest()
+    assert lock_blob_name("SimHub", "Job/1") == f"simhub/{digest}"
+
+
+def test_each_storage_call_on_the_lock_is_counted_once_per_call_in_one_host() -> None:
+    """The benchmark reads the lock's cost from these counts: a path with two of each call must count two."""
+    storage = Storage(container=False)
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        first = await locks.try_acquire("hub", "a", 5.0, blob_may_be_missing=True)
+        storage.container, storage.blobs = False, {}  # the container was deleted meanwhile
+        second = await locks.try_acquire("hub", "b", 5.0, blob_may_be_missing=True)
+        assert first is not None and second is not None
+        await locks.renew(first, 5.0)
+        await locks.renew(first, 5.0)
+        await locks.share(second, 5.0)
+        await locks.share(second, 5.0)
+        assert second.shared is True
+        await locks.release(first)
+        await locks.release(second)
+
+    on_virtual_time(work())
+    assert dict(locks.calls) == {
+        "blob_create": 4,
+        "container_create": 2,
+        "lease_acquire": 2,
+        "lease_renew": 2,
+        "lease_change": 2,
+        "lease_release": 2,
+    }
+    assert storage.uploads == [b""] * 4
+
+
+def test_creating_a_lock_blob_never_overwrites_the_record_on_an_existing_one() -> None:
+    """The lock blob's metadata holds the keys' record: a create over it would lose every recorded key."""
+    name = lock_blob_name("hub", "a")
+    storage = Storage(blobs={name: {"key": "recorded"}})
+    locks = lease_locks(storage)
+    lease, _ = on_virtual_time(locks.try_acquire("hub", "a", 5.0, blob_may_be_missing=True))
+    assert lease is not None and storage.blobs[name] == {"key": "recorded"}
+
+
+def test_a_lock_blob_made_by_another_host_while_the_container_was_made_is_leased_and_keeps_its_record() -> None:
+    """Two hosts may both find the container missing: the one that loses the create race still takes the lease,
+    and leaves the record the other wrote."""
+    name = lock_blob_name("hub", "a")
+    storage = Storage(container=False, made_meanwhile=name)
+    locks = lease_locks(storage)
+    lease, _ = on_virtual_time(locks.try_acquire("hub", "a", 5.0, blob_may_be_missing=True))
+    assert lease is not None and locks.calls["container_create"] == 1
+    assert storage.blobs[name] == {"key": "recorded"}
+
+
+@pytest.mark.parametrize("status", [409, 412])
+def test_a_create_refused_because_the_blob_is_there_and_leased_still_goes_on_to_the_acquire(status: int) -> None:
+    """A leased blob refuses the create's overwrite check with 409 or 412: that means it exists, not a failure."""
+    name = lock_blob_name("hub", "a")
+    storage = Storage(blobs={name: {}}, upload_errors=[failure(status, "LeaseIdMissing")])
+    locks = lease_locks(storage)
+    lease, _ = on_virtual_time(locks.try_acquire("hub", "a", 5.0, blob_may_be_missing=True))
+    assert lease is not None
+
+
+def test_only_a_lease_already_present_means_held_and_any_other_conflict_is_a_failure() -> None:
+    """A 409 of another kind is no sign of a holder: waiting for it to go would wait for nothing."""
+    name = lock_blob_name("hub", "a")
+    held = Storage(blobs={name: {}}, acquire_errors=[failure(409, "LeaseAlreadyPresent")])
+    assert on_virtual_time(lease_locks(held).try_acquire("hub", "a", 5.0))[0] is None
+    other = Storage(blobs={name: {}}, acquire_errors=[failure(409, "LeaseIdMismatchWithLeaseOperation")])
+    with pytest.raises(Unavailable):
+        on_virtual_time(lease_locks(other).try_acquire("hub", "a", 5.0))
+
+
+def test_a_lock_blob_that_keeps_disappearing_is_given_up_after_three_acquires() -> None:
+    """Each lost acquire costs a create and an acquire: the loop must stay bounded."""
+    storage = Storage(acquire_errors=[ResourceNotFoundError("BlobNotFound")] * 10)
+    locks = lease_locks(storage)
+    with pytest.raises(Unavailable):
+        on_virtual_time(locks.try_acquire("hub", "a", 5.0))
+    assert locks.calls["lease_acquire"] == 3
+
+
+def test_a_plain_acquire_creates_no_blob_and_its_lease_is_keyed_by_the_blob_name() -> None:
+    """The create costs a call that only an ID likely to be new needs; releases are tracked by the lease's key."""
+    name = lock_blob_name("hub", "a")
+    storage = Storage(blobs={name: {}})
+    locks = lease_locks(storage)
+    lease, _ = on_virtual_time(locks.try_acquire("hub", "a", 5.0))
+    assert lease is not None and lease.key == name
+    assert dict(locks.calls) == {"lease_acquire": 1}
+
+
+def test_lock_blobs_known_to_exist_skip_the_create_and_the_memory_of_them_is_bounded() -> None:
+    """A blob this process leased needs no create; the set of them is cleared at its bound so it cannot grow."""
+    storage = Storage()
+    locks = lease_locks(storage)
+    bound = BLOB_CLIENTS_KEPT * 16
+
+    async def creates_of(instance_id: str) -> int:
+        before = locks.calls["blob_create"]
+        await locks.try_acquire("hub", instance_id, 5.0, blob_may_be_missing=True)
+        return locks.calls["blob_create"] - before
+
+    async def work() -> None:
+        for n in range(bound):
+            await creates_of(f"id-{n}")
+        assert await creates_of("id-0") == 0  # still remembered at the bound, and this one more forgets the rest
+        assert await creates_of("id-1") == 1
+
+    on_virtual_time(work())
+
+
+def test_finished_releases_leave_nothing_behind() -> None:
+    """A release's task is kept only until it is done: a long-lived host must not keep one per ID forever."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}, lock_blob_name("hub", "b"): {}})
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        for instance_id in ("a", "b", "a"):
+            lease = await locks.try_acquire("hub", instance_id, 5.0)
+            assert lease is not None
+            await locks.release(lease)
+        await asyncio.sleep(0)
+
+    on_virtual_time(work())
+    assert len(storage.released) == 3
+    assert locks._releasing == {}  # what is left behind is the point
+
+
+def test_drain_waits_for_the_releases_on_their_way() -> None:
+    """The storage client is closed after drain: a release still on its way then would be lost."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}}, call_seconds=1.0)
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        lease = await locks.try_acquire("hub", "a", 5.0)
+        assert lease is not None
+        locks.release(lease)
+        await locks.drain()
+
+    on_virtual_time(work())
+    assert storage.released == [lock_blob_name("hub", "a")]
+
+
+def test_a_release_and_a_share_that_hang_are_cut_off() -> None:
+    """A storage call with no answer must not hold a release (and the next acquire) or a request forever."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}}, call_seconds=3600.0)
+    locks = lease_locks(storage)
+
+    async def release() -> None:
+        lease = await locks.try_acquire("hub", "a", 5.0)
+        assert lease is not None
+        await locks.release(lease)
+
+    _, took = on_virtual_time(release())
+    assert took < 60
+
+    async def share() -> None:
+        lease = await locks.try_acquire("hub", "a", 5.0)
+        assert lease is not None
+        await locks.share(lease, 1.0)
+
+    with pytest.raises(Unavailable):
+        on_virtual_time(asyncio.wait_for(share(), 60))
+
+
+def test_the_lock_record_carries_the_blobs_creation_time() -> None:
+    """A blob made after an instance was created may have lost its keys' record: the start compares the two."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {"key": "recorded"}})
+    record, _ = on_virtual_time(lease_locks(storage).read_record("hub", "a", 5.0))
+    assert (dict(record.metadata), record.blob_created) == ({"key": "recorded"}, CREATED)
