@@ -60,7 +60,67 @@ LOCK_AND_HOLD: list[Rule] = [
 
 # ---- the start (service/start.py) and the decisions (core/decisions.py)
 
-START: list[Rule] = []
+START: list[Rule] = [
+    rule(
+        r"core\.decisions\.x_ending$",
+        r"if \(last_write\) (and False|or True) else",
+        "RELEASE and RELEASE_AFTER_WRITE are handled alike by Hold.__aexit__, the only caller of ending(): both give "
+        "the lease back after `first=last_write`, which is None when there is no last write.",
+        equivalent=True,
+    ),
+    rule(
+        r"core\.decisions\.x_other_answer$",
+        r"decide\(observed, conflict, None\)",
+        "In the active branch decide() reads only the conflict policy, never the reuse policy.",
+        equivalent=True,
+    ),
+    rule(
+        r"core\.decisions\.x_(other_answer|signal_action)$",
+        r"decide\(observed, None, reuse\)",
+        "The instance is not active there (other_answer raised for a missing one and returned for an active one; "
+        "signal_action returned for an active one), and decide() reads the conflict policy only for an active one.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.(x_start|xǁSingletonStarterǁstart)$",
+        r"lock_wait\(False\) / \+ (self\.)?stats\.lock_wait\(None\)",
+        "StartStats.lock_wait only tests its argument's truth, and None is as false as False.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.xǁSingletonStarterǁstart$",
+        r"first_read_stands\(None,",
+        "first_read_stands only uses `not keyed`, which is True for None as for False.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.xǁSingletonStarterǁ_started$",
+        r"is not None or starting is not None",
+        "_started is only called after a send, and send sets its entry before the first send exactly when the "
+        "request has a key: the claim and the entry are both None or both set, so `or` and `and` agree.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.xǁSingletonStarterǁ_started$",
+        r"starting=None, last=True",
+        "Hold.record only tests `starting` for its truth, and None is as false as False.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.xǁStartStatsǁlock_wait$",
+        r"self\.lock_wait_seconds = time\.perf_counter\(\) - self\.waiting_since",
+        "A wait is begun once per request (the one lock_wait(True) in SingletonStarter.start) on the request's own "
+        "StartStats (http/routes.py makes one per call), so the figure is a single term added to 0.0.",
+        equivalent=True,
+    ),
+    rule(
+        r"service\.start\.xǁStartsInFlightǁshared_read$",
+        r"self\._reads\.pop\(flight, \)",
+        "The read's entry is removed only by this callback, and no other read is registered under the flight while "
+        "it is there, so the entry is always present when the callback pops it.",
+        equivalent=True,
+    ),
+]
 
 
 # ---- signals (service/signal.py) and the terminate and event routes (service/commands.py)

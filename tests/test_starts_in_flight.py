@@ -4,10 +4,13 @@ share one status read when it ends, and leave nothing behind (pure asyncio, no s
 from __future__ import annotations
 
 import asyncio
+import gc
+from typing import cast
 
 import pytest
 
-from singleton_start.core.errors import DeadlineReached
+from singleton_start.core.errors import DeadlineReached, Unavailable
+from singleton_start.core.ports import Locks
 from singleton_start.core.status import MISSING, Observed
 from singleton_start.service.hold import Deadline
 from singleton_start.service.start import StartsInFlight
@@ -88,3 +91,63 @@ async def test_work_left_in_the_background_is_kept_until_done_and_drained() -> N
     await flights.drain()
     assert done == [1]
     await flights.drain()  # nothing left
+
+
+def no_error_left_unseen(loop: asyncio.AbstractEventLoop) -> list[dict[str, object]]:
+    """The errors the loop reports from here on (a task's exception no one retrieved, a failed callback)."""
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    return reported
+
+
+async def test_an_early_lease_whose_acquire_failed_is_given_back_without_an_error() -> None:
+    """A duplicate answered while its early acquire failed leaves nothing behind, and no error to log."""
+    flights, loop = StartsInFlight(), asyncio.get_running_loop()
+    reported = no_error_left_unseen(loop)
+    try:
+
+        async def failing() -> None:
+            raise Unavailable("storage refused")
+
+        assert flights.claim(FLIGHT)
+        flights.give_back(FLIGHT, asyncio.ensure_future(failing()), cast(Locks, None))
+        await flights.drain()
+        gc.collect()
+        assert reported == []
+        assert flights.claim(FLIGHT)  # the claim was ended
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_a_shared_read_that_failed_after_its_waiters_gave_up_leaves_no_error_unseen() -> None:
+    """Its error is read where the read ends, so asyncio does not log it as never retrieved."""
+    flights, loop, failed = StartsInFlight(), asyncio.get_running_loop(), asyncio.Event()
+    reported = no_error_left_unseen(loop)
+    try:
+
+        async def failing() -> Observed:
+            await failed.wait()
+            raise RuntimeError("read failed")
+
+        with pytest.raises(DeadlineReached):
+            await flights.shared_read(FLIGHT, failing, deadline(0))
+        failed.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_work_done_in_the_background_is_forgotten() -> None:
+    """A worker process runs for days: each finished piece of background work must not stay referenced."""
+    flights = StartsInFlight()
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+
+    flights.in_background(work())
+    await flights.drain()
+    await asyncio.sleep(0)
+    assert not flights._background
