@@ -141,13 +141,6 @@ SIGNAL_AND_COMMANDS: list[Rule] = [
         equivalent=True,
     ),
     rule(
-        r"service\.signal\.xǁSignalǁrun_started$",
-        r"no event was sent: \{error\}",
-        "Unreachable handler: Hold.poll never raises Unavailable (poll suppresses it around each read and its timeout,"
-        " and _keep turns a failed renewal into False), so what it raises here is never built.",
-        equivalent=True,
-    ),
-    rule(
         r"service\.signal\.(x_signal|xǁSignalǁ__init__)$",
         r"\+ return await Signal\(command, ports, None|SingletonStarter\(start, ports, None, deadline",
         "A signal calls only the starter's send and settled, which never read the starts in flight (start() does).",

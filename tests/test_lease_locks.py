@@ -304,3 +304,17 @@ def test_the_lock_record_carries_the_blobs_creation_time() -> None:
     storage = Storage(blobs={lock_blob_name("hub", "a"): {"key": "recorded"}})
     record, _ = on_virtual_time(lease_locks(storage).read_record("hub", "a", 5.0))
     assert (dict(record.metadata), record.blob_created) == ({"key": "recorded"}, CREATED)
+
+
+def test_a_blob_another_host_made_and_leased_while_this_one_made_the_container_goes_on_to_the_acquire() -> None:
+    """On a fresh account two hosts may both find no container: the one that loses the race finds the blob made
+    and leased (412), which means the lock is held, not that storage failed; its acquire then says so."""
+    name = lock_blob_name("hub", "a")
+    storage = Storage(
+        container=False,
+        upload_errors=[ResourceNotFoundError("ContainerNotFound"), failure(412, "LeaseIdMissing")],
+        acquire_errors=[failure(409, "LeaseAlreadyPresent")],
+        made_meanwhile=name,
+    )
+    lease, _ = on_virtual_time(lease_locks(storage).try_acquire("hub", "a", 5.0, blob_may_be_missing=True))
+    assert lease is None

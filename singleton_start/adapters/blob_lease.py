@@ -16,7 +16,6 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -171,19 +170,22 @@ class LeaseLocks:
             raise Unavailable(f"creating the lock blob failed: {type(error).__name__}") from None
 
     async def _create_lock_blob(self, blob: BlobClient) -> None:
-        """Create the empty lock blob, unless it is there (made by another holder meanwhile, or leased)."""
+        """Create the empty lock blob, and its container the first time, unless the blob is there."""
+        try:
+            await self._upload_unless_there(blob)
+        except ResourceNotFoundError:
+            await self._create_container()
+            await self._upload_unless_there(blob)
+
+    async def _upload_unless_there(self, blob: BlobClient) -> None:
+        """Put the empty blob unless one is there: made by another holder meanwhile, or leased already."""
         try:
             self.calls["blob_create"] += 1
             await blob.upload_blob(b"", overwrite=False)
         except ResourceExistsError:
             return
-        except ResourceNotFoundError:
-            await self._create_container()
-            self.calls["blob_create"] += 1
-            with suppress(ResourceExistsError):
-                await blob.upload_blob(b"", overwrite=False)
         except HttpResponseError as error:
-            # A leased blob refuses the overwrite check with 412 rather than 409.
+            # A leased blob refuses the overwrite check with 412 rather than 409; a 404 (no container) goes up.
             if error.status_code not in (409, 412):
                 raise
 

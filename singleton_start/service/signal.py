@@ -216,10 +216,7 @@ class Signal:
     async def run_started(self, hold: Hold, attempt: Attempt) -> Observed:
         """The instance this request's landed start made, once it has run (or ended); NotRunYet (started) when it
         has not run within the hold, InDoubt when another instance is there instead."""
-        try:
-            ran = await hold.poll(self.read, has_run_or_ended)
-        except Unavailable as error:
-            raise NotRunYet(f"the start landed, but no event was sent: {error}", started=True) from None
+        ran = await hold.poll(self.read, has_run_or_ended)  # a failed read is a poll lost: poll raises none
         if ran is None:
             raise NotRunYet("the start landed; the instance had not run yet, so no event was sent", started=True)
         if not isinstance(self.starter.settled(attempt, ran), Landed) or not ran.runs(self.command.orchestrator):
