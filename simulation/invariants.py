@@ -127,6 +127,28 @@ def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
     return first is not None and any(lost > first for lost in history.records_lost_at)
 
 
+def _record_lost_since(history: History, requests: Sequence[Request]) -> bool:
+    """Whether a lifecycle rule deleted the lock blob, and the key's record with it, after the key's first request
+    came: a later request of the key then finds no record of what the first one did."""
+    first = min((request.arrived for request in requests), default=None)
+    return first is not None and any(lost > first for lost in history.records_lost_at)
+
+
+def _purged_before_a_later_run(history: History, runs: Sequence[Execution]) -> bool:
+    """Whether one of a key's executions was purged (only a client outside the app purges) before another of its
+    runs was made, where no instance was there before the key's first: the key's retry then finds the ID as its
+    first request did and cannot tell that its start ran (docs/guarantees.md, window 4). Where one was there, the
+    retry sees it gone and answers 409."""
+    if not runs:
+        return False
+    first = min(runs, key=lambda execution: execution.created_at)
+    earlier = [e for e in history.executions if e.instance_id == first.instance_id and e.created_at < first.created_at]
+    if _current(earlier, first.created_at) is not None:
+        return False
+    latest = max(execution.created_at for execution in runs)
+    return any(e.purged_at is not None and e.purged_at < latest for e in runs)
+
+
 def in_named_window(history: History) -> bool:
     """Whether the run reached one of the windows docs/guarantees.md names, where no lock of the app can keep a
     promise: a terminate sent outside the app to an instance that had not run (DurableTask.AzureStorage 2.7.0+ marks
@@ -153,7 +175,7 @@ def told_202_runs_once(history: History) -> list[Violation]:
         own = [e for r in _group_of(history, request) for e in _own(history, r.tag)]
         listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
         if request.kind == "signal" and not request.started:
-            if own:
+            if own and not _record_lost_since(history, _group_of(history, request)):
                 found.append(Violation("told_202_runs_once", f"{request.tag} said it started nothing; ran: {listed}"))
             continue
         if len(own) != 1 or own[0].input != _text(request.input):
@@ -164,7 +186,8 @@ def told_202_runs_once(history: History) -> list[Violation]:
         replayed = [r for r in requests if r.status == 202 and r.replayed]
         runs = [e for r in requests for e in _own(history, r.tag)]
         expected = 0 if replayed and replayed[0].kind == "signal" and not replayed[0].started else 1
-        if replayed and len(runs) != expected and not _record_lost_after(history, runs):
+        lost = _record_lost_after(history, runs) or _purged_before_a_later_run(history, runs)
+        if replayed and len(runs) != expected and not lost:
             found.append(
                 Violation(
                     "told_202_runs_once",
@@ -201,8 +224,8 @@ def keyed_retry_never_runs_again(history: History) -> list[Violation]:
     found = []
     for key, requests in _groups(history).items():
         runs = [e for r in requests for e in _own(history, r.tag)]
-        if _record_lost_after(history, runs):
-            continue  # the record went with its lock blob, as docs/guarantees.md warns
+        if _record_lost_after(history, runs) or _purged_before_a_later_run(history, runs):
+            continue  # the record went with its lock blob, or the key's instance was purged: docs/guarantees.md
         if len(runs) > 1:
             by = ", ".join(f"{e.execution_id} by {e.tag}" for e in runs)
             found.append(Violation("keyed_retry_never_runs_again", f"key {key[1]} ran {len(runs)} times: {by}"))
@@ -237,6 +260,18 @@ def slipped_in_from_outside(message: Message, hit: Execution) -> bool:
     return hit.tag == OUTSIDE_TAG and hit.created_at > message.decided_at
 
 
+def _purged_while_queued(message: Message, hit: Execution, executions: dict[str, Execution]) -> bool:
+    """Whether the ID's row was purged (from outside the app) after the command was decided and before the
+    execution it reached was made: the command stayed queued with no row to act on (window 4 of
+    docs/guarantees.md)."""
+    return any(
+        e.instance_id == hit.instance_id
+        and e.purged_at is not None
+        and message.decided_at < e.purged_at <= hit.created_at
+        for e in executions.values()
+    )
+
+
 def commands_reach_only_their_target(history: History) -> list[Violation]:
     """A terminate never ends an execution made after it was decided; an event reaches only the one addressed."""
     executions = {execution.execution_id: execution for execution in history.executions}
@@ -245,7 +280,7 @@ def commands_reach_only_their_target(history: History) -> list[Violation]:
         if message.tag == OUTSIDE_TAG or message.hit is None or message.kind == "start":
             continue
         hit = _first(executions, executions[message.hit])
-        if slipped_in_from_outside(message, hit):
+        if slipped_in_from_outside(message, hit) or _purged_while_queued(message, hit, executions):
             continue
         if message.kind == "terminate" and hit.created_at > message.decided_at:
             found.append(
@@ -317,7 +352,10 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
     for request in history.requests:
         if request.kind not in ("event", "signal") or request.status != 202:
             continue
-        group = {r.tag for r in _group_of(history, request)}  # a keyed signal's event may be its retry's
+        requests = _group_of(history, request)  # a keyed signal's event may be its retry's
+        if _record_lost_since(history, requests):
+            requests = [request]  # the key's record went with its lock blob: each request acts as if new
+        group = {r.tag for r in requests}
         sent = [m for m in history.messages if m.tag in group and m.kind == "event"]
         if len(sent) != 1:
             found.append(Violation("events_202_reach_their_execution_once", f"{request.tag} sent {len(sent)} events"))
@@ -333,6 +371,8 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
         meant = executions.get(target or "")
         if event.hit is not None and target in executions[event.hit].lineage(executions):
             continue
+        if event.hit is not None and slipped_in_from_outside(event, _first(executions, executions[event.hit])):
+            continue  # an execution started outside the app took it: window 2 of docs/guarantees.md
         if event.hit is None and meant is not None and _ended_by_itself(_last(executions, meant), event.delivered_at):
             continue
         if meant is not None and meant.tag == OUTSIDE_TAG and event.hit is None:
@@ -458,7 +498,10 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
             )
             ok = bool(answers or kept or _has_other(active, request) or _keyed_caution(history, request, mine))
         elif request.kind == "signal" and request.status == 409:
-            ok = bool(kept or _has_other(active, request) or _keyed_caution(history, request, mine))
+            came_from_outside = any(e.tag == OUTSIDE_TAG and e.created_at > request.arrived for e in active)
+            ok = bool(
+                kept or _has_other(active, request) or _keyed_caution(history, request, mine) or came_from_outside
+            )
         elif request.kind == "start" and request.status == 200:
             ok = settings.conflict_policy is ConflictPolicy.USE_EXISTING and bool(active)
         elif request.kind in ("terminate", "event") and request.status == 410:
@@ -470,7 +513,8 @@ def answers_follow_the_policies(history: History) -> list[Violation]:
         elif request.kind in ("terminate", "event") and request.status == 404:
             # No instance of the orchestrator at some moment of the request: none made yet, one of another
             # orchestrator active, or the row purged.
-            moments = [window[0], window[1], *(e.created_at for e in mine if window[0] <= e.created_at <= window[1])]
+            changes = [e.created_at for e in mine] + [e.purged_at for e in mine if e.purged_at is not None]
+            moments = [window[0], window[1], *(at for at in changes if window[0] <= at <= window[1])]
             current = [_current(mine, moment) for moment in moments]
             ok = any(e is None or not e.runs(request.orchestrator) for e in current)
         elif request.kind == "start" and request.status == 202 and not request.replayed:
@@ -503,6 +547,8 @@ def _replaced_a_kept_instance(history: History, request: Request, executions: li
             continue  # no row was there to keep
         if previous.ended_by is not None and previous.ended_by.tag == request.tag:
             continue
+        if previous.tag == OUTSIDE_TAG and previous.created_at > request.arrived:
+            continue  # started outside the app while this request was at work: window 2 of docs/guarantees.md
         if _kept(previous.status, history.settings.reuse_policy):
             return True
     return False

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from singleton_start.core.idempotency import (
     KEY_EVENT_IN_DOUBT,
     KEY_INSTANCE_GONE,
+    KEY_START_UNTOLD,
     MAX_KEYS,
     IdempotencyClaim,
     KeyEntry,
@@ -83,12 +84,12 @@ def test_a_starting_key_whose_start_never_landed_may_start() -> None:
 def test_a_starting_key_is_never_started_again_once_another_instance_came_after_its_window() -> None:
     """Whether the key's start ran before that instance cannot be told any more: refused, not started."""
     later = instance(T0 + timedelta(seconds=31), '{"n": 1}', "Completed")
-    assert replay_answer(CLAIM, record((CLAIM, starting())), later, OURS) == Conflict(later)
+    assert replay_answer(CLAIM, record((CLAIM, starting())), later, OURS) == Conflict(later, KEY_START_UNTOLD)
 
 
 def test_an_instance_in_the_window_with_another_input_is_not_the_keys() -> None:
     other = instance(T0 + timedelta(seconds=5), '{"n": 9}')
-    assert replay_answer(CLAIM, record((CLAIM, starting())), other, OURS) == Conflict(other)
+    assert replay_answer(CLAIM, record((CLAIM, starting())), other, OURS) == Conflict(other, KEY_START_UNTOLD)
 
 
 def test_a_lock_blob_younger_than_the_instance_with_no_key_may_have_lost_the_record() -> None:
@@ -238,8 +239,8 @@ def test_a_keyed_signal_whose_record_may_have_gone_with_its_blob_does_not_act_af
     assert signal_replay(CLAIM, lost, instance(T0, '{"n": 2}'), OURS) is None
 
 
-def test_a_starting_key_acts_afresh_when_no_instance_is_there_any_more() -> None:
-    """Another instance replaced the one seen before the key's start, and that too is gone (purged from outside
-    the app, which docs/guarantees.md leaves out): nothing is there to answer 409 about, so the key may start."""
+def test_a_starting_key_whose_instance_seen_before_is_gone_starts_nothing_again() -> None:
+    """The instance seen before the key's start is gone (purged from outside the app): the key's start may have
+    landed and been purged with it, so it is never started again; the key's record says why."""
     entry = starting(instance(T0 - timedelta(hours=1)))
-    assert replay_answer(CLAIM, record((CLAIM, entry)), MISSING, OURS) is None
+    assert replay_answer(CLAIM, record((CLAIM, entry)), MISSING, OURS) == Conflict(MISSING, KEY_START_UNTOLD)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from simulation.simulator import run_seed
-from singleton_start.core import decisions, status
+from singleton_start.core import decisions, idempotency, status
 from singleton_start.core.decisions import EndedOtherwise, StillActive, TerminatedByUs
+from singleton_start.core.outcomes import Conflict
 from singleton_start.core.status import TERMINATED, InstanceState, Observed
 from singleton_start.service import commands, hold, signal, start
 
@@ -68,6 +69,32 @@ def a_keyed_signal_forgets_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(signal, "signal_replay", lambda claim, record, observed, sent: None)
 
 
+def terminates_go_with_the_callers_reason_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminate sent with the caller's reason untagged: an earlier terminate with the same words, still queued
+    after its request's lease ran out, is taken for this one."""
+    monkeypatch.setattr(commands, "tagged_reason", lambda reason, token: reason)
+
+
+def a_key_acts_afresh_when_its_instance_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyed start whose record says starting, finding no instance where one was before, starts again: its own
+    start may have run and been purged from outside the app."""
+    real = idempotency.replay_answer
+
+    def afresh(claim: object, record: object, observed: Observed, sent: object) -> object:
+        answer = real(claim, record, observed, sent)  # type: ignore[arg-type]
+        return None if isinstance(answer, Conflict) and not observed.exists else answer
+
+    monkeypatch.setattr(start, "replay_answer", afresh)
+
+
+def a_key_lets_the_id_go_once_its_start_landed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key recorded as starting does not keep the lease: a signal whose start landed and whose event has not gone
+    gives the ID back, and another start with its input may land in the window its retry tells the key's instance
+    by."""
+    real = hold.Hold.outstanding
+    monkeypatch.setattr(hold.Hold, "outstanding", lambda self, what: None if what == "key" else real(self, what))
+
+
 Defect = Callable[[pytest.MonkeyPatch], None]
 # (the defect, a seed whose run it breaks, the backend, the invariant it breaks there)
 CAUGHT: list[tuple[Defect, int, str, str]] = [
@@ -82,7 +109,10 @@ CAUGHT: list[tuple[Defect, int, str, str]] = [
     (a_start_in_doubt_is_sent_again, 1, "http", "not_202_runs_at_most_once"),
     (a_start_in_doubt_is_sent_again, 1, "grpc", "not_202_runs_at_most_once"),
     (a_keyed_signal_forgets_its_key, 52, "http", "events_202_reach_their_execution_once"),
-    (a_keyed_signal_forgets_its_key, 275, "grpc", "told_202_runs_once"),
+    (a_keyed_signal_forgets_its_key, 282, "grpc", "told_202_runs_once"),
+    (terminates_go_with_the_callers_reason_alone, 51002, "http", "terminate_202_ended_it"),
+    (a_key_acts_afresh_when_its_instance_is_gone, 58673, "http", "keyed_retry_never_runs_again"),
+    (a_key_lets_the_id_go_once_its_start_landed, 113283, "http", "events_202_reach_their_execution_once"),
 ]
 
 

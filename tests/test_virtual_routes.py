@@ -240,14 +240,15 @@ def test_a_keyed_signal_whose_start_landed_unrun_delivers_on_retry_and_after_its
     backend: str,
 ) -> None:
     """The control queue takes 8 s: the first request's start lands, its instance has not run by the deadline
-    (503, it says it started the instance); the retry sends the event to that instance, as started by the key.
-    Once that instance has ended, the key starts nothing again: 409 saying why."""
-    slow_queue = replace(CALM, queue_delay=(8.0, 8.0), run_time=(20.0, 20.0))
+    (503, it says it started the instance), and the ID stays the key's until its lease runs out (30 s), so that
+    no other start can land in the window the key's entry tells its instance by; the retry then sends the event
+    to that instance, as started by the key. Once that instance has ended, the key starts nothing again: 409."""
+    slow_queue = replace(CALM, queue_delay=(8.0, 8.0), run_time=(40.0, 40.0))
     first = actor("a", "signal", 0.0, input={"n": 1}, data="w", key="key")
     answers = calm(
         first,
-        actor("b", "signal", 15.0, input={"n": 1}, data="w", key="key", host=1),
-        actor("c", "signal", 20.0, input={"n": 1}, data="w", key="key"),
+        actor("b", "signal", 31.0, input={"n": 1}, data="w", key="key", host=1),
+        actor("c", "signal", 36.0, input={"n": 1}, data="w", key="key"),
         backend=backend,
         faults=slow_queue,
         request_timeout_seconds=5.0,
@@ -257,7 +258,7 @@ def test_a_keyed_signal_whose_start_landed_unrun_delivers_on_retry_and_after_its
     assert (answers["c"].status, answers["c"].started, answers["c"].replayed) == (202, True, True)
     late = calm(
         first,
-        actor("b", "signal", 40.0, input={"n": 1}, data="w", key="key", host=1),
+        actor("b", "signal", 60.0, input={"n": 1}, data="w", key="key", host=1),
         backend=backend,
         faults=slow_queue,
         request_timeout_seconds=5.0,

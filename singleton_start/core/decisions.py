@@ -182,6 +182,13 @@ class StillActive:
 TerminateSeen = TerminatedByUs | EndedOtherwise | StillActive
 
 
+def tagged_reason(reason: str, token: str) -> str:
+    """The reason a terminate goes with: the caller's, tagged with its request. A terminate carries no execution ID,
+    so its reason, shown as the output, is all that tells it from an earlier one with the same words that was still
+    queued (a request answered 503 whose lease ran out)."""
+    return f"{reason} [request {token}]"
+
+
 def terminate_seen(observed: Observed, reason: str, *, history: bool) -> TerminateSeen:
     """What a read after sending a terminate says of it. Terminate messages carry no execution ID, so only our own
     reason as the output shows that this very terminate was processed. A terminate that DurableTask.AzureStorage

@@ -178,14 +178,19 @@ def replay_answer(
         return Started(replayed=True)
     if instance_fingerprint(observed) == entry.before:
         return None  # the key's start never landed: what is there is what was there before it
-    # Another instance came after the key's start could land: whether it ran cannot be told any more.
-    return Conflict(observed) if observed.exists else None
+    # Another instance came after the key's start could land, or the one seen before is gone (purged from outside
+    # the app): whether the key's start ran cannot be told any more.
+    return Conflict(observed, KEY_START_UNTOLD)
 
 
-# Why a keyed signal is answered 409 when its key's earlier request, not the policies, keeps it from acting.
+# Why a keyed request is answered 409 when its key's earlier request, not the policies, keeps it from acting.
 KEY_EVENT_IN_DOUBT = (
     "This Idempotency-Key's earlier request sent its event, and whether it arrived cannot be told; nothing was sent "
     "again."
+)
+KEY_START_UNTOLD = (
+    "This Idempotency-Key's earlier request may have started an instance that is no longer the one there (replaced "
+    "or purged since), and whether it ran cannot be told any more; the key starts nothing again."
 )
 KEY_INSTANCE_GONE = (
     "This Idempotency-Key's earlier request started an instance, or may have, that is no longer there to take its "

@@ -13,7 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.decisions import EndedOtherwise, StillActive, TerminatedByUs, find, may_replace, terminate_seen
+from ..core.decisions import (
+    EndedOtherwise,
+    StillActive,
+    TerminatedByUs,
+    find,
+    may_replace,
+    tagged_reason,
+    terminate_seen,
+)
 from ..core.errors import InDoubt, InstanceEnded, NoInstance, NotRunYet, Sent
 from ..core.outcomes import Accepted, Active, CommandOutcome, Ended, Found, NotFound
 from ..core.ports import Backend
@@ -118,7 +126,7 @@ async def terminate(target: Target, reason: str) -> CommandOutcome:
             found = find(await run_first(hold, target.read, found.observed), target.orchestrator)
         if not isinstance(found, Active):
             return found
-        budget = target.settings.terminate_wait_seconds
+        budget, reason = target.settings.terminate_wait_seconds, tagged_reason(reason, secrets.token_hex(4))
         match await terminate_and_watch(hold, target.backend, target.instance_id, reason, budget):
             case TerminatedByUs():
                 return Accepted()
@@ -166,7 +174,7 @@ async def replace_active(hold: Hold, backend: Backend, before: Observed, instanc
     ran = await run_first(hold, read, before)
     if ran.state is not InstanceState.ACTIVE or not may_replace(ran, hold.settings.orchestrators):
         return ran  # ended meanwhile, or another instance came that the app may not stop: decide again
-    reason = f"{TERMINATE_REASON} Request {secrets.token_hex(4)}."
+    reason = tagged_reason(TERMINATE_REASON, secrets.token_hex(4))
     match await terminate_and_watch(hold, backend, instance_id, reason, hold.settings.terminate_wait_seconds):
         case TerminatedByUs() as replaced:
             return replaced

@@ -117,6 +117,9 @@ class Signal:
         attempt = Attempt(before, record)
         if not isinstance(await self.starter.send(hold, attempt), Started):
             return Conflict(await hold.call(self.read))  # only a start from outside the app gets in the way
+        # A retry tells the key's instance by the window its start could land in: no one else may start the ID in
+        # that window, so unless the event goes (and the lease is shared), the lease is left to expire, not released.
+        hold.outstanding("key")
         return await self.deliver(hold, record, await self.run_started(hold, attempt), started=True)
 
     async def deliver(
