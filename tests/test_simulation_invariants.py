@@ -290,3 +290,29 @@ def test_a_409_under_terminate_existing_for_an_instance_there_before_the_request
     assert "answers_follow_the_policies" in broken(before)
     meanwhile = History([refused], [execution("e1", "a", 2.05)], [], [], ALLOW, 5.0, settings=replaces)
     assert "answers_follow_the_policies" not in broken(meanwhile)
+
+
+def test_a_keyed_retry_that_ran_again_after_its_first_instance_was_purged_is_flagged_only_where_none_was_before() -> (
+    None
+):
+    """Window 4 of docs/guarantees.md: a purge from outside of the key's instance leaves the retry nothing to tell it
+    by, where the ID was empty before; where another instance was there before, the retry sees it gone (409)."""
+    first = started("a", key="k", outcome="InDoubt", status=503)
+    retry = started("b", key="k", arrived=5.0)
+    purged = execution("e1", "a", 1.0, 2.0)
+    purged.purged_at = 3.0
+    assert broken(history([first, retry], [purged, execution("e2", "b", 6.0, 7.0)])) == set()
+    before = execution("e0", OUTSIDE_TAG, 0.0, 0.5)
+    seen_before = [before, purged, execution("e2", "b", 6.0, 7.0)]
+    assert "keyed_retry_never_runs_again" in broken(history([first, retry], seen_before))
+
+
+def test_a_404_while_the_row_was_purged_during_the_request_is_no_violation() -> None:
+    """The row was gone at one moment of the request: between the purge and the next start."""
+    missing = request("t", "terminate", 404, arrived=2.0, answered=4.0)
+    purged = execution("e1", "a", 1.0, 1.5)
+    purged.purged_at = 2.5
+    assert broken(history([missing], [purged, execution("e2", "b", 3.0)])) == set()
+    assert "answers_follow_the_policies" in broken(
+        history([missing], [execution("e1", "a", 1.0), execution("e2", "b", 3.0)])
+    )
