@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +30,7 @@ from singleton_start.core.outcomes import (
     SignalOutcome,
     Started,
 )
-from singleton_start.service.commands import Target, raise_event, terminate
+from singleton_start.service.commands import TERMINATE_REASON, Target, raise_event, terminate
 from singleton_start.service.hold import Deadline, Ports
 from singleton_start.service.signal import SignalCommand, signal
 from singleton_start.service.start import StartStats
@@ -319,3 +320,23 @@ def test_keyed_signals_to_another_orchestrators_instance_are_409_one_after_the_o
     for key in ("k1", "k2"):
         outcome = virtual.run(a.signal(key))
         assert isinstance(outcome, Conflict) and outcome.observed.name == OTHER
+
+
+def test_each_terminate_goes_with_its_reason_tagged_with_its_request(virtual: VirtualRun) -> None:
+    """The reason shown as the output tells this terminate from an earlier one with the same words still queued: the
+    caller's reason (or terminate-existing's) and ` [request ` eight hex digits `]`."""
+    a = app(virtual)
+    assert virtual.run(a.terminate()) == Accepted()
+    ended = virtual.run(a.look())
+    assert isinstance(ended, Ended) and re.fullmatch(r"stop \[request [0-9a-f]{8}\]", str(ended.observed.output))
+
+    b = app(VirtualRun(QUIET), conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+    try:
+        assert isinstance(b.run.run(b.host.start(INSTANCE, {"n": 2})), Started)
+        reasons = [str(m.reason) for m in b.run.world.messages if m.kind == "terminate"]
+        assert len(reasons) == 1 and TAGGED.fullmatch(reasons[0])
+    finally:
+        b.run.close()
+
+
+TAGGED = re.compile(re.escape(TERMINATE_REASON) + r" \[request [0-9a-f]{8}\]")
