@@ -19,7 +19,7 @@ from pathlib import Path
 from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 
-from .judged import Judgement, judge
+from .judged import RULES, Judgement, judge
 
 RESULTS = Path("mutants")
 KILLED = {"killed", "timeout"}
@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {len(judged_mutants):>3}  {reason}")
     if args.markdown:
         print_table(by_reason)
+    if not args.modules:
+        used = {reason.partition(": ")[2] for reason in by_reason}
+        for unused in (rule for rule in RULES if rule.judgement.why not in used):
+            print(f"rule left unused (no survivor matches it): {unused.function.pattern} / {unused.change.pattern}")
     print(f"survivors not judged yet ({len(unjudged)}):")
     for mutant, diff, _ in unjudged:
         label = "" if mutant.status == "survived" else f" [{mutant.status}]"
