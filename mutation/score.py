@@ -132,6 +132,20 @@ def short_name(mutant: Mutant) -> str:
     return f"{function.rpartition('.')[2]} {number}"
 
 
+def print_score_table(mutants: list[Mutant], equivalent: set[str], modules: list[str]) -> None:
+    """The score by module as docs/simulation.md's table: a timeout counts as killed."""
+    print("| module | mutants | killed | equivalent | survived | score |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for module in modules:
+        mine = [mutant for mutant in mutants if module in ("total", mutant.module)]
+        killed = sum(mutant.status in KILLED for mutant in mine)
+        left_out = sum(mutant.name in equivalent for mutant in mine)
+        counted = len(mine) - left_out
+        name = module if module == "total" else f"`{module}`"
+        score = f"{100 * killed / counted:.1f}%" if counted else "-"
+        print(f"| {name} | {len(mine)} | {killed} | {left_out} | {counted - killed} | {score} |")
+
+
 def print_table(by_reason: dict[str, list[Mutant]]) -> None:
     """The judged survivors, one row per reason: its kind, the reason, the module and the mutants."""
     print("| kind | why it survives | mutants |")
@@ -184,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{module:<42} {len(mine):>7} {statuses['killed']:>7} {statuses['timeout']:>7} {messages:>7} "
             f"{counted - killed:>8} {score:>6}"
         )
+    if args.markdown:
+        print_score_table(mutants, equivalent, [*modules, "total"])
     timed = [mutant.seconds for mutant in mutants if mutant.seconds is not None]
     if timed:
         by_status = {
