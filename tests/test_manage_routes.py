@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -279,7 +280,7 @@ async def test_terminate_of_an_active_instance_answers_202_and_terminates_it_onc
     assert response.headers["Location"] == body["statusQueryGetUri"]
     assert durable.calls["terminate"] == 1
     assert durable.row(instance_id)["runtimeStatus"] == "Terminated"
-    assert durable.row(instance_id)["output"] == "maintenance window"
+    assert re.fullmatch(r"maintenance window \[request [0-9a-f]{8}\]", durable.row(instance_id)["output"])
 
 
 async def test_terminate_takes_the_reason_from_a_json_body(routes: Routes, durable: DurableStandin) -> None:
@@ -289,7 +290,7 @@ async def test_terminate_takes_the_reason_from_a_json_body(routes: Routes, durab
     response = await routes.terminate(instance_id, body=b'{"reason": "replaced by v2"}', headers=JSON)
 
     assert response.status_code == 202
-    assert durable.row(instance_id)["output"] == "replaced by v2"
+    assert durable.row(instance_id)["output"].startswith("replaced by v2 [request ")
 
 
 @pytest.mark.parametrize("runtime_status", ENDED_STATES)
