@@ -1,23 +1,25 @@
 """The terminate, the event, the signal and the terminate-existing start when the instance changes just around a
 command, on virtual time: the app's own adapters over the model of the backend and the lock storage, with the
-instance ended (or replaced) right before a command goes out, or while it is queued. These races are rare in a
-simulation run; here each is made to happen once, so that the answer the contract gives for it is checked."""
+instance ended (or replaced, by a start from outside the app) right before a command goes out, or while it is
+queued, a start's answer lost, or a write of the keys' record refused. These races are rare in a simulation run;
+here each is made to happen once, so that the answer the contract gives for it is checked."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
+from simulation.model import Message
 from simulation.wire import ModelTransport, starter_binding
 from singleton_start.adapters.durable_http import DurableBackend
-from singleton_start.core.errors import InDoubt, NotRunYet, Sent
-from singleton_start.core.idempotency import IdempotencyClaim
+from singleton_start.core.errors import InDoubt, NotRunYet, Sent, Unavailable
+from singleton_start.core.idempotency import KEY_EVENT_IN_DOUBT, IdempotencyClaim
 from singleton_start.core.outcomes import (
     Accepted,
     Active,
@@ -29,7 +31,10 @@ from singleton_start.core.outcomes import (
     Signalled,
     SignalOutcome,
     Started,
+    StartOutcome,
 )
+from singleton_start.core.ports import Lease
+from singleton_start.core.status import Observed
 from singleton_start.service.commands import TERMINATE_REASON, Target, raise_event, terminate
 from singleton_start.service.hold import Deadline, Ports
 from singleton_start.service.signal import SignalCommand, signal
@@ -39,6 +44,7 @@ from tests.support.virtual import ORCHESTRATOR, QUIET, VirtualHost, VirtualRun
 
 INSTANCE = "job-1"
 OTHER = "OtherOrchestrator"
+FOREIGN = "ForeignOrchestrator"  # not on the allowlist
 
 
 @dataclass
@@ -51,11 +57,44 @@ class Twist:
 
 
 class TwistingBackend(DurableBackend):
-    """The app's backend over the model, with the instance changed around the first terminate or event sent."""
+    """The app's backend over the model, with the instance changed around the first read, start, terminate or event
+    sent, and each read's `with_input` noted."""
 
     def __init__(self, run: VirtualRun) -> None:
         super().__init__(ModelTransport(run.world), starter_binding())
         self.twists: dict[str, Twist] = {}
+        self.reads: list[bool] = []
+        # When set, the next start's answer is lost (InDoubt at once) and the start reaches the extension this many
+        # seconds later, as one that lands late does.
+        self.start_lands_after: float | None = None
+        self.landing: asyncio.Future[None] | None = None
+
+    async def read(
+        self, instance_id: str, timeout: float, *, with_input: bool = False, with_history: bool = False
+    ) -> Observed:
+        twist = self.twists.pop("read", Twist())
+        self.reads.append(with_input)
+        twist.before()
+        try:
+            return await super().read(instance_id, timeout, with_input=with_input, with_history=with_history)
+        finally:
+            twist.after()
+
+    async def start(self, orchestrator: str, instance_id: str, orchestrator_input: Any, timeout: float) -> None:
+        if (delay := self.start_lands_after) is not None:
+            self.start_lands_after = None
+            self.landing = asyncio.ensure_future(self._land(delay, orchestrator, instance_id, orchestrator_input))
+            raise InDoubt("no answer in time", Sent.START)
+        twist = self.twists.pop("start", Twist())
+        twist.before()
+        try:
+            await super().start(orchestrator, instance_id, orchestrator_input, timeout)
+        finally:
+            twist.after()
+
+    async def _land(self, delay: float, orchestrator: str, instance_id: str, orchestrator_input: Any) -> None:
+        await asyncio.sleep(delay)
+        await super().start(orchestrator, instance_id, orchestrator_input, 5.0)
 
     async def terminate(self, instance_id: str, reason: str, timeout: float) -> None:
         twist = self.twists.pop("terminate", Twist())
@@ -124,6 +163,26 @@ def app(run: VirtualRun, existing: str | None = "Running", **settings: Any) -> A
     if existing is not None:
         run.world.seed_instance(INSTANCE, ORCHESTRATOR, existing)
     return App(run, replace(host, backend=backend), backend)
+
+
+def refuse_record_write(a: App, number: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock storage refuses the `number`th write of the keys' record from now on (1: the next one)."""
+    locks, writes = a.host.locks, 0
+    write = locks.write_record
+
+    async def refusing(lease: Lease, record: Mapping[str, str], timeout: float) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == number:
+            raise Unavailable("writing the lock record failed: refused")
+        await write(lease, record, timeout)
+
+    monkeypatch.setattr(locks, "write_record", refusing)
+
+
+def sent(run: VirtualRun, kind: str) -> list[Message]:
+    """The commands of one kind the model's control queues got."""
+    return [message for message in run.world.messages if message.kind == kind]
 
 
 @pytest.fixture
@@ -340,3 +399,147 @@ def test_each_terminate_goes_with_its_reason_tagged_with_its_request(virtual: Vi
 
 
 TAGGED = re.compile(re.escape(TERMINATE_REASON) + r" \[request [0-9a-f]{8}\]")
+
+
+@pytest.mark.parametrize(
+    ("ended", "history"), [("terminated", True), ("terminated", False), ("by itself while pending", True)]
+)
+def test_a_replacing_start_whose_answer_was_lost_is_started_once_it_shows(
+    virtual: VirtualRun, ended: str, history: bool
+) -> None:
+    """A lost start answer is settled by reads against the ended instance it replaces, read with its input (also
+    where the backend shows no history): until the start lands, that instance is what was there before, not
+    another start's (which would be a 503)."""
+    existing = "Running" if ended == "terminated" else "Pending"
+    a = app(virtual, existing=existing, conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+    a.backend.shows_history = history
+    a.backend.start_lands_after = 1.0
+
+    async def started() -> StartOutcome:
+        starting = asyncio.ensure_future(a.host.start(INSTANCE, {"n": 2}))
+        await asyncio.sleep(1.0)
+        if existing == "Pending":
+            a.end()
+        return await starting
+
+    assert isinstance(virtual.run(started()), Started)
+    shown = virtual.run(a.look())
+    assert isinstance(shown, Active) and json.loads(shown.observed.input) == {"n": 2}
+
+
+def test_the_event_and_terminate_routes_look_at_the_instance_without_its_input(virtual: VirtualRun) -> None:
+    """They never use the input, which may be large: the reads they decide on leave it out (showInput=false)."""
+    a = app(virtual)
+    assert virtual.run(a.event()) == Accepted()
+    assert a.backend.reads and not any(a.backend.reads)
+    virtual.run(asyncio.sleep(a.host.settings.lock_lease_seconds))  # the event's shared lease runs out
+    a.backend.reads.clear()
+    before_terminate: list[bool] = []
+    a.backend.twists["terminate"] = Twist(before=lambda: before_terminate.extend(a.backend.reads))
+    assert virtual.run(a.terminate()) == Accepted()
+    assert before_terminate and not any(before_terminate)
+
+
+def test_a_keyed_signal_whose_sent_entry_could_not_be_written_is_still_202(
+    virtual: VirtualRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event was queued: a failed write of the key's "sent" entry is only logged (its "sending" entry keeps the
+    key from sending again), never a 503 that tells the caller to retry what went."""
+    a = app(virtual)
+    refuse_record_write(a, 2, monkeypatch)  # the first is the "sending" entry
+    assert virtual.run(a.signal("k")) == Signalled(started=False)
+
+
+def test_a_keyed_signal_whose_key_could_not_be_restored_after_a_refused_event_answers_by_its_entry(
+    virtual: VirtualRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event certainly did not go, but the key's "sending" entry could not be taken back: the failed write is
+    only logged and the signal decides again, answering as that entry answers every retry (409), not with a 503."""
+    a = app(virtual, lock_lease_seconds=15, lock_wait_seconds=20.0, request_timeout_seconds=40.0)
+    a.backend.twists["event"] = Twist(before=a.end)
+    refuse_record_write(a, 2, monkeypatch)  # the first is the "sending" entry
+    outcome = virtual.run(a.signal("k"))
+    assert isinstance(outcome, Conflict) and outcome.because == KEY_EVENT_IN_DOUBT
+    assert not sent(virtual, "event") and not sent(virtual, "start")
+
+
+def test_a_replacing_start_never_terminates_another_orchestrators_instance_that_came_while_it_waited(
+    virtual: VirtualRun,
+) -> None:
+    """While the start waited for the Pending instance to run, a start from outside the app put an instance of an
+    orchestrator off the allowlist there: the app may not stop it, so the answer is 409 and no terminate goes."""
+    a = app(virtual, existing="Pending", conflict_policy=ConflictPolicy.TERMINATE_EXISTING)
+
+    async def replaced_while_waited_for() -> StartOutcome:
+        starting = asyncio.ensure_future(a.host.start(INSTANCE, {"n": 2}))
+        await asyncio.sleep(1.0)
+        a.running(FOREIGN)
+        return await starting
+
+    outcome = virtual.run(replaced_while_waited_for())
+    assert isinstance(outcome, Conflict) and outcome.observed.name == FOREIGN
+    assert not sent(virtual, "terminate") and not sent(virtual, "start")
+
+
+def test_a_signal_whose_landed_start_was_overtaken_by_an_outside_one_sends_nothing_and_is_503_for_the_start(
+    virtual: VirtualRun,
+) -> None:
+    """Its start was answered 202, but the instance there is another's, with another input: no event goes to it,
+    and the 503 says this request's start may have run (it must not be sent blindly again)."""
+    a = app(virtual, existing=None)
+    a.backend.twists["start"] = Twist(after=a.running)
+    with pytest.raises(InDoubt) as raised:
+        virtual.run(a.signal())
+    assert raised.value.sent is Sent.START
+    assert not sent(virtual, "event")
+
+
+@pytest.mark.parametrize("key", [None, "k"])
+def test_a_signal_whose_start_an_outside_start_got_ahead_of_is_409_naming_that_instance(
+    virtual: VirtualRun, key: str | None
+) -> None:
+    """The extension refused the start under the lease (AlreadyExists): the signal reads again and answers by the
+    instance there now, another orchestrator's, instead of failing."""
+    a = app(virtual, existing=None)
+    a.backend.twists["start"] = Twist(before=lambda: a.running(OTHER))
+    outcome = virtual.run(a.signal(key))
+    assert isinstance(outcome, Conflict) and outcome.observed.name == OTHER
+    assert not sent(virtual, "event")
+
+
+@pytest.mark.parametrize("orchestrator", [ORCHESTRATOR, OTHER])
+def test_a_signal_that_finds_an_active_instance_under_the_lease_sends_no_start(
+    virtual: VirtualRun, orchestrator: str
+) -> None:
+    """The signal found no instance, then under the lease an active one: it sends its event to it, or answers 409
+    for another orchestrator's, and sends no start the extension could only refuse."""
+    a = app(virtual, existing=None)
+    a.backend.twists["read"] = Twist(after=lambda: a.running(orchestrator))
+    outcome = virtual.run(a.signal())
+    if orchestrator == ORCHESTRATOR:
+        assert outcome == Signalled(started=False)
+    else:
+        assert isinstance(outcome, Conflict) and outcome.observed.name == OTHER
+    assert not virtual.world.sends
+
+
+def test_a_signal_waiting_for_the_lease_is_not_409_for_an_instance_the_holder_may_be_replacing(
+    virtual: VirtualRun,
+) -> None:
+    """Another orchestrator's instance seen during the lock wait may be the one the holder (a terminate-existing
+    start) is replacing: the wait goes on, and the signal decides on what is there once the holder is done."""
+    a = app(virtual, existing=None)
+
+    async def behind_a_replacing_holder() -> SignalOutcome:
+        hub = a.backend.task_hub
+        holder = await a.host.locks.try_acquire(hub, INSTANCE, 5, blob_may_be_missing=True)
+        assert holder is not None
+        signalled = asyncio.ensure_future(a.signal())
+        await asyncio.sleep(0.5)
+        a.running(OTHER)
+        await asyncio.sleep(1.0)
+        a.running()  # the holder replaced it with an instance of the signal's orchestrator
+        await a.host.locks.release(holder)
+        return await signalled
+
+    assert virtual.run(behind_a_replacing_holder()) == Signalled(started=False)
