@@ -73,6 +73,10 @@ class VirtualRun:
         self.run(asyncio.sleep(self.world.faults.queue_delay[1] + 1.0))
 
     def close(self) -> None:
+        """Let the work left in the background end first (a lease given back after the answer), then close."""
+        pending = asyncio.all_tasks(self.loop)
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.close()
 
     def started_inputs(self, instance_id: str) -> list[Any]:
