@@ -127,18 +127,26 @@ def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
     return first is not None and any(lost > first for lost in history.records_lost_at)
 
 
-def _record_lost_since(history: History, requests: Sequence[Request]) -> bool:
-    """Whether a lifecycle rule deleted the lock blob, and the key's record with it, after the key's first request
-    came: a later request of the key then finds no record of what the first one did."""
-    first = min((request.arrived for request in requests), default=None)
-    return first is not None and any(lost > first for lost in history.records_lost_at)
+def _same_record(history: History, request: Request) -> list[Request]:
+    """The requests of a keyed signal's group held to one record of the key: all of them, unless a lifecycle rule
+    deleted the lock blob, and the record with it, while the group was at work (after its first request came,
+    before its last was answered), or the key's instance was purged from outside where none was before it. A
+    request may read the record well after it came, so which of them still saw it cannot be told: each is then
+    held to what it did itself."""
+    group = _group_of(history, request)
+    began, ended = min(r.arrived for r in group), max(r.answered for r in group)
+    if any(began < lost < ended for lost in history.records_lost_at):
+        return [request]
+    if _purged_before_a_later_run(history, [e for r in group for e in _own(history, r.tag)]):
+        return [request]  # the key's instance was purged from outside: window 4 of docs/guarantees.md
+    return group
 
 
 def _purged_before_a_later_run(history: History, runs: Sequence[Execution]) -> bool:
-    """Whether one of a key's executions was purged (only a client outside the app purges) before another of its
-    runs was made, where no instance was there before the key's first: the key's retry then finds the ID as its
-    first request did and cannot tell that its start ran (docs/guarantees.md, window 4). Where one was there, the
-    retry sees it gone and answers 409."""
+    """Whether the ID's row was purged (only a client outside the app purges) after the key's first run was made
+    and before another of its runs, where no instance was there before the key's first: the key's retry then finds
+    the ID as its first request did and cannot tell that its start ran (docs/guarantees.md, window 4). Where one
+    was there, the retry sees it gone and answers 409."""
     if not runs:
         return False
     first = min(runs, key=lambda execution: execution.created_at)
@@ -146,7 +154,10 @@ def _purged_before_a_later_run(history: History, runs: Sequence[Execution]) -> b
     if _current(earlier, first.created_at) is not None:
         return False
     latest = max(execution.created_at for execution in runs)
-    return any(e.purged_at is not None and e.purged_at < latest for e in runs)
+    return any(
+        e.instance_id == first.instance_id and e.purged_at is not None and first.created_at < e.purged_at < latest
+        for e in history.executions
+    )
 
 
 def in_named_window(history: History) -> bool:
@@ -172,10 +183,10 @@ def told_202_runs_once(history: History) -> list[Violation]:
             continue
         if request.replayed:
             continue  # checked with its key's group below
-        own = [e for r in _group_of(history, request) for e in _own(history, r.tag)]
+        own = [e for r in _same_record(history, request) for e in _own(history, r.tag)]
         listed = ", ".join(f"{e.execution_id} input {e.input}" for e in own) or "none"
         if request.kind == "signal" and not request.started:
-            if own and not _record_lost_since(history, _group_of(history, request)):
+            if own:
                 found.append(Violation("told_202_runs_once", f"{request.tag} said it started nothing; ran: {listed}"))
             continue
         if len(own) != 1 or own[0].input != _text(request.input):
@@ -352,10 +363,7 @@ def events_202_reach_their_execution_once(history: History) -> list[Violation]:
     for request in history.requests:
         if request.kind not in ("event", "signal") or request.status != 202:
             continue
-        requests = _group_of(history, request)  # a keyed signal's event may be its retry's
-        if _record_lost_since(history, requests):
-            requests = [request]  # the key's record went with its lock blob: each request acts as if new
-        group = {r.tag for r in requests}
+        group = {r.tag for r in _same_record(history, request)}  # a keyed signal's event may be its retry's
         sent = [m for m in history.messages if m.tag in group and m.kind == "event"]
         if len(sent) != 1:
             found.append(Violation("events_202_reach_their_execution_once", f"{request.tag} sent {len(sent)} events"))
