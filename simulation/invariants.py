@@ -134,6 +134,8 @@ def _same_record(history: History, request: Request) -> list[Request]:
     request may read the record well after it came, so which of them still saw it cannot be told: each is then
     held to what it did itself."""
     group = _group_of(history, request)
+    if request.replayed:
+        return group  # answered from the key's record: it was there
     began, ended = min(r.arrived for r in group), max(r.answered for r in group)
     if any(began < lost < ended for lost in history.records_lost_at):
         return [request]
