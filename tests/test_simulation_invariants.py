@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from simulation.invariants import History, Request, check
@@ -316,3 +317,24 @@ def test_a_404_while_the_row_was_purged_during_the_request_is_no_violation() -> 
     assert "answers_follow_the_policies" in broken(
         history([missing], [execution("e1", "a", 1.0), execution("e2", "b", 3.0)])
     )
+
+
+def test_a_keyed_signals_retry_is_held_with_its_first_request_unless_the_record_went_while_they_were_at_work() -> None:
+    """A retry answered from the key's record sent nothing of its own; one that came after the lock blob (and the
+    record) was deleted acted as if new, and is held to its own event alone."""
+    running = execution("e0", OUTSIDE_TAG, 0.0)
+
+    def event(tag: str, at: float) -> Message:
+        return Message(
+            "event", "job", tag, at, addressed="e0", hit="e0", delivered_at=at + 0.5, route="SingletonOrchestrator"
+        )
+
+    first = request("s1", "signal", 202, key="k", input={"order": 1}, started=False)
+    again = request("s2", "signal", 202, key="k", input={"order": 1}, started=False, arrived=10.0, answered=10.1)
+    replayed = replace(again, replayed=True)
+    lost = History([first, replayed], [running], [event("s1", 0.5)], [], ALLOW, 5.0, records_lost_at=(5.0,))
+    assert broken(lost) == set()
+    sent_twice = [event("s1", 0.5), event("s2", 10.05)]
+    assert "events_202_reach_their_execution_once" in broken(history([first, again], [running], sent_twice))
+    anew = History([first, again], [running], sent_twice, [], ALLOW, 5.0, records_lost_at=(5.0,))
+    assert broken(anew) == set()
