@@ -126,8 +126,9 @@ async def terminate(target: Target, reason: str) -> CommandOutcome:
             found = find(await run_first(hold, target.read, found.observed), target.orchestrator)
         if not isinstance(found, Active):
             return found
-        budget, reason = target.settings.terminate_wait_seconds, tagged_reason(reason, secrets.token_hex(4))
-        match await terminate_and_watch(hold, target.backend, target.instance_id, reason, budget):
+        budget = target.settings.terminate_wait_seconds
+        tagged = tagged_reason(reason, secrets.token_hex(4))
+        match await terminate_and_watch(hold, target.backend, target.instance_id, tagged, budget):
             case TerminatedByUs():
                 return Accepted()
             case EndedOtherwise(observed=ended) | (Observed() as ended):
