@@ -36,7 +36,7 @@ LOCK_AND_HOLD: list[Rule] = [
         equivalent=True,
     ),
     rule(
-        r"blob_lease\.xǁLeaseLocksǁ_create_lock_blob$",
+        r"blob_lease\.xǁLeaseLocksǁ_upload_unless_there$",
         r"\+ await blob\.upload_blob\(b\"\", (overwrite=None)?\)",
         "The Storage SDK reads overwrite with kwargs.pop('overwrite', False) and tests only its truth: None or "
         "leaving it out is overwrite=False.",

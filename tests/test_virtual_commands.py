@@ -450,6 +450,17 @@ def test_a_keyed_signal_whose_sent_entry_could_not_be_written_is_still_202(
     assert virtual.run(a.signal("k")) == Signalled(started=False)
 
 
+def test_a_keyed_signal_whose_sending_entry_could_not_be_written_sends_nothing_and_is_503(
+    virtual: VirtualRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its "sending" entry a retry could not know the event went: so no entry, no event."""
+    a = app(virtual)
+    refuse_record_write(a, 1, monkeypatch)
+    with pytest.raises(Unavailable):
+        virtual.run(a.signal("k"))
+    assert not sent(virtual, "event")
+
+
 def test_a_keyed_signal_whose_key_could_not_be_restored_after_a_refused_event_answers_by_its_entry(
     virtual: VirtualRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -309,13 +309,19 @@ def test_a_signal_behind_one_that_started_the_instance_waits_for_it_to_run_and_s
             {"record_read": 2, "blob_create": 1, "lease_acquire": 1, "record_write": 3, "lease_change": 1},
         ),
         (
+            [actor("a", "signal", 0.0, input=1, data=1)],
+            None,
+            CALM,
+            {"blob_create": 1, "lease_acquire": 1, "lease_change": 1},
+        ),
+        (
             [actor("t", "terminate", 0.0)],
             (JOB, "Running"),
             replace(CALM, queue_delay=(8.0, 8.0)),
             {"lease_acquire": 2, "blob_create": 1, "lease_renew": 1, "lease_release": 1},
         ),
     ],
-    ids=["start", "start-then-conflict", "keyed-signal", "terminate-with-a-renewal"],
+    ids=["start", "start-then-conflict", "keyed-signal", "signal", "terminate-with-a-renewal"],
 )
 def test_the_lock_costs_the_storage_calls_the_benchmark_counts(
     actors: list[Actor], existing: tuple[str, str] | None, faults: Faults, calls: dict[str, int]
