@@ -186,6 +186,10 @@ async def test_the_v1_folders_answer_the_route_script_and_leave_their_transcript
     async def call(step: Step, instance_id: str) -> tuple[int, Mapping[str, str], bytes]:
         if step.function == START:
             response = await app.post(instance_id, step.body)
+            if response.status_code == 202:
+                # A worker picks the new instance up, as the 2.x line's runtime does: commands go only to one that
+                # has run.
+                durable.set_status(instance_id, "Running")
         elif step.function == STATUS:
             response = await routes.status(instance_id)
         elif step.function == TERMINATE:

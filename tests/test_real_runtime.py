@@ -30,8 +30,8 @@ pytestmark = [
 ]
 
 START = "HttpStartSingle"
-STATUS, TERMINATE, EVENT = "HttpGetStatus", "HttpTerminate", "HttpRaiseEvent"
-HTTP_FUNCTIONS = (START, STATUS, TERMINATE, EVENT)
+STATUS, TERMINATE, EVENT, SIGNAL = "HttpGetStatus", "HttpTerminate", "HttpRaiseEvent", "HttpSignal"
+HTTP_FUNCTIONS = (START, STATUS, TERMINATE, EVENT, SIGNAL)
 ORCHESTRATOR = "SingletonOrchestrator"
 ACTIVITY = "SampleActivity"
 PLACEHOLDER = "INSTANCE-ID"

@@ -18,6 +18,7 @@ START, STATUS, TERMINATE, EVENT = "HttpStartSingle", "HttpGetStatus", "HttpTermi
 # The active states differ by backend (a stand-in's start stays Pending, a worker's runs): both are "active".
 ACTIVE = re.compile(r"\b(Pending|Running)\b")
 ORIGIN = re.compile(r"https?://[^/\"]+")
+REQUEST_TAG = re.compile(r"\[request [0-9a-f]{8}\]")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def normalize(
     for name, instance_id in ids.items():
         text = text.replace(instance_id, f"<{name}>")
     text = ACTIVE.sub("<active>", ORIGIN.sub("<origin>", text.replace(orchestrator, "<orchestrator>")))
+    text = REQUEST_TAG.sub("[request <tag>]", text)  # each terminate's own tag
     document = json.loads(text) if text else None
     if isinstance(document, dict):
         for field in ("createdTime", "lastUpdatedTime"):
