@@ -144,6 +144,12 @@ class App:
     async def terminate(self) -> CommandOutcome:
         return await terminate(self.target(), "stop")
 
+    async def hold_the_id(self) -> Lease:
+        """The ID's lease, taken as another request of this process would hold it."""
+        holder = await self.host.locks.try_acquire(self.backend.task_hub, INSTANCE, 5, blob_may_be_missing=True)
+        assert holder is not None
+        return holder
+
     async def look(self) -> Found:
         return await self.target().look(with_input=True)
 
@@ -289,9 +295,7 @@ def test_a_signal_that_finds_an_instance_once_it_has_the_lease_sends_to_it_start
     a = app(virtual, existing=None)
 
     async def behind_another_holder() -> SignalOutcome:
-        hub = a.backend.task_hub
-        holder = await a.host.locks.try_acquire(hub, INSTANCE, 5, blob_may_be_missing=True)
-        assert holder is not None
+        holder = await a.hold_the_id()
         signalled = asyncio.ensure_future(a.signal())
         await asyncio.sleep(1.0)
         virtual.world.put_instance(INSTANCE, orchestrator, "Pending", {"n": 0})
@@ -542,9 +546,7 @@ def test_a_signal_waiting_for_the_lease_is_not_409_for_an_instance_the_holder_ma
     a = app(virtual, existing=None)
 
     async def behind_a_replacing_holder() -> SignalOutcome:
-        hub = a.backend.task_hub
-        holder = await a.host.locks.try_acquire(hub, INSTANCE, 5, blob_may_be_missing=True)
-        assert holder is not None
+        holder = await a.hold_the_id()
         signalled = asyncio.ensure_future(a.signal())
         await asyncio.sleep(0.5)
         a.running(OTHER)

@@ -89,25 +89,26 @@ async def run_first(hold: Hold, read: Callable[[float], Awaitable[Observed]], ob
 async def terminate_and_watch(
     hold: Hold, backend: Backend, instance_id: str, reason: str, budget: float
 ) -> TerminatedByUs | EndedOtherwise | Observed | None:
-    """Send a terminate to an execution that has run, then wait, bounded, until a read shows it Terminated with
-    `reason` (settled) or ended otherwise. A read of the instance instead when it had ended before the terminate
-    was taken (nothing is queued); None when nothing showed within `budget`. The hold keeps the terminate
-    outstanding, and so its lease, until a read shows it done."""
+    """Send a terminate to an execution that has run, with `reason` tagged with this request, then wait, bounded,
+    until a read shows it Terminated with that tagged reason (settled) or ended otherwise. A read of the instance
+    instead when it had ended before the terminate was taken (nothing is queued); None when nothing showed within
+    `budget`. The hold keeps the terminate outstanding, and so its lease, until a read shows it done."""
 
     async def read(timeout: float) -> Observed:
         # With its input: a start that replaces the instance settles its own send against this read. With its
         # history where the backend shows it: the execution's own ExecutionTerminated proves the terminate done.
         return await backend.read(instance_id, timeout, with_input=True, with_history=backend.shows_history)
 
+    tagged = tagged_reason(reason, secrets.token_hex(4))
     try:
-        await hold.send("terminate", lambda timeout: backend.terminate(instance_id, reason, timeout))
+        await hold.send("terminate", lambda timeout: backend.terminate(instance_id, tagged, timeout))
     except (NoInstance, InstanceEnded):
         return await hold.call(read)
     except InDoubt:
         pass
 
     def judge(observed: Observed) -> TerminatedByUs | EndedOtherwise | None:
-        seen = terminate_seen(observed, reason, history=backend.shows_history)
+        seen = terminate_seen(observed, tagged, history=backend.shows_history)
         return None if isinstance(seen, StillActive) else seen
 
     seen: TerminatedByUs | EndedOtherwise | None = await hold.poll(read, judge, budget)
@@ -127,8 +128,7 @@ async def terminate(target: Target, reason: str) -> CommandOutcome:
         if not isinstance(found, Active):
             return found
         budget = target.settings.terminate_wait_seconds
-        tagged = tagged_reason(reason, secrets.token_hex(4))
-        match await terminate_and_watch(hold, target.backend, target.instance_id, tagged, budget):
+        match await terminate_and_watch(hold, target.backend, target.instance_id, reason, budget):
             case TerminatedByUs():
                 return Accepted()
             case EndedOtherwise(observed=ended) | (Observed() as ended):
@@ -175,8 +175,7 @@ async def replace_active(hold: Hold, backend: Backend, before: Observed, instanc
     ran = await run_first(hold, read, before)
     if ran.state is not InstanceState.ACTIVE or not may_replace(ran, hold.settings.orchestrators):
         return ran  # ended meanwhile, or another instance came that the app may not stop: decide again
-    reason = tagged_reason(TERMINATE_REASON, secrets.token_hex(4))
-    match await terminate_and_watch(hold, backend, instance_id, reason, hold.settings.terminate_wait_seconds):
+    match await terminate_and_watch(hold, backend, instance_id, TERMINATE_REASON, hold.settings.terminate_wait_seconds):
         case TerminatedByUs() as replaced:
             return replaced
         case Observed() as gone:
