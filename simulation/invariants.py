@@ -565,16 +565,21 @@ def _replaced_a_kept_instance(history: History, request: Request, executions: li
 
 
 def _keyed_caution(history: History, request: Request, executions: list[Execution]) -> bool:
-    """A keyed start answered 409 because its key's earlier request may have run (its record says starting and
+    """A keyed start answered 409 because another request of its key may have run (its record says starting and
     another instance came), or because its key's record may have gone with its lock blob while an instance with its
     input is there: docs/guarantees.md's answer to a key that can no longer be told apart, never a second run."""
     if request.key is None:
         return False
-    earlier = any(
-        r.key == request.key and r.instance_id == request.instance_id and r.arrived < request.arrived
+    # Another request with the key that came before this one was answered may have acted first (a request may
+    # stand frozen on its host long after it came).
+    other = any(
+        r.key == request.key
+        and r.instance_id == request.instance_id
+        and r.tag != request.tag
+        and r.arrived < request.answered
         for r in history.requests
     )
-    return earlier or any(e.input == _text(request.input) for e in executions)
+    return other or any(e.input == _text(request.input) for e in executions)
 
 
 def _has_other(active: list[Execution], request: Request) -> bool:

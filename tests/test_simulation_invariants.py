@@ -338,3 +338,15 @@ def test_a_keyed_signals_retry_is_held_with_its_first_request_unless_the_record_
     assert "events_202_reach_their_execution_once" in broken(history([first, again], [running], sent_twice))
     anew = History([first, again], [running], sent_twice, [], ALLOW, 5.0, records_lost_at=(5.0,))
     assert broken(anew) == set()
+
+
+def test_a_keyed_signals_409_is_for_something_only_where_another_request_of_its_key_came_before_its_answer() -> None:
+    """A request may stand frozen on its host long after it came: one of its key that came later, but before its
+    answer, may have acted first, and the 409 saying so is no violation; with no such request and nothing there,
+    the 409 is for nothing."""
+    frozen = request("r3", "signal", 409, key="k", input={"order": 6}, arrived=1.0, answered=20.0)
+    later = request("r4", "signal", 503, key="k", input={"order": 6}, outcome="InDoubt", arrived=2.0, answered=3.0)
+    assert broken(history([frozen, later], [])) == set()
+    assert "answers_follow_the_policies" in broken(history([frozen], []))
+    after_it = replace(later, arrived=21.0, answered=22.0)
+    assert "answers_follow_the_policies" in broken(history([frozen, after_it], []))
