@@ -425,8 +425,9 @@ def terminate_202_ended_it(history: History) -> list[Violation]:
 
 def commands_land_under_their_lease(history: History) -> list[Violation]:
     """Every start, terminate and event of the app reaches the extension while the lease its request held when it
-    sent it still stands (the same lease: not released, not run out, not taken anew by another): the lease is what
-    keeps any other request from putting another execution under the ID until the command has landed."""
+    sent it still stands (the same lease: not released, not run out, not taken anew by another; for an event, the
+    ID's shared lease, which its request may have joined in its process): the lease is what keeps any other request
+    from putting another execution under the ID until the command has landed."""
     return [
         Violation("commands_land_under_their_lease", f"{landing.tag}'s {landing.kind} landed at {landing.at:.3f}")
         for landing in history.landings

@@ -41,6 +41,8 @@ from typing import Any, Literal, Protocol
 DEDUPE_STATUSES = frozenset({"Running", "Pending", "ContinuedAsNew", "Suspended"})
 RUNNING_STATUSES = DEDUPE_STATUSES
 # HttpApiHandler.IsCompletedStatus: terminate, events, suspend and resume answer 410 for these.
+# The name the wire gives the shared lease's well-known ID in a run's timeline.
+SHARED_LEASE_NAME = "shared"
 ENDED_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 # DurableClient.IsOrchestrationSuspendable.
 SUSPENDABLE = frozenset({"Running", "Pending", "ContinuedAsNew"})
@@ -1595,17 +1597,21 @@ class World:
             return None
         return blob.lease_expires - self.clock.now()
 
-    def held_lease(self, tag: str, key: str) -> int | None:
-        """The lease `tag` holds on `key` (alone or shared) as it stands now; None when it holds none."""
+    def held_lease(self, tag: str, key: str, *, shared: bool = False) -> int | None:
+        """The lease `tag` holds on `key` (alone or shared) as it stands now; None when it holds none. With
+        `shared`, the shared lease as it stands counts as held: every event request of the app holds it at once,
+        and one may join it in its own process, where storage does not see it."""
         blob = self.blobs.get(key)
-        if blob is None or tag not in blob.holders or not self._leased(blob):
+        if blob is None or not self._leased(blob):
             return None
-        return blob.lease_generation
+        if tag in blob.holders or (shared and blob.lease_id == SHARED_LEASE_NAME):
+            return blob.lease_generation
+        return None
 
     def record_command(self, tag: str, kind: str, instance_id: str, key: str) -> Callable[[], None]:
-        """Note a command the app sends with the lease it holds; call what is returned when it reaches the
-        extension, to note whether it got there under that same lease."""
-        held = self.held_lease(tag, key)
+        """Note a command the app sends with the lease it holds (an event: the shared lease); call what is returned
+        when it reaches the extension, to note whether it got there under that same lease."""
+        held = self.held_lease(tag, key, shared=kind == "event")
 
         def landed() -> None:
             blob = self.blobs.get(key)

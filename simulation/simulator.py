@@ -96,6 +96,7 @@ COVERAGE = (
     "signal_to_running",
     "signal_started_not_run_yet",
     "concurrent_signals_one_start",
+    "shared_lease_joined",
     "keyed_signal_replayed",
     "keyed_signal_delivered_on_retry",
     "sent_again_after_503",
@@ -322,7 +323,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
         outside_purged_unrun=bool(world.coverage["outside_purge_never_run"]),
         landings=tuple(world.landings),
     )
-    coverage = _coverage(world, scenario, requests)
+    coverage = _coverage(world, scenario, requests, storage_calls)
     timeline = [f"{at:9.3f}  {who:<10} {what}" for at, who, what in world.timeline]
     return RunResult(scenario, check(history), coverage, timeline, requests, storage_calls)
 
@@ -340,8 +341,12 @@ class _LoopClock:
         self._loop.call_at(when, callback)
 
 
-def _coverage(world: World, scenario: Scenario, requests: Iterable[Request]) -> Counter[str]:
+def _coverage(
+    world: World, scenario: Scenario, requests: Iterable[Request], storage_calls: Counter[str]
+) -> Counter[str]:
     coverage = Counter({name: 1 for name, count in world.coverage.items() if count})
+    if storage_calls["lease_joined"]:
+        coverage["shared_lease_joined"] = 1  # an event request joined its process's shared lease, no call made
     keys: Counter[str] = Counter()
     for request in requests:
         if request.kind in ("start", "signal") and request.key is not None:

@@ -43,7 +43,7 @@ from singleton_start.core.grpc_answers import (
 )
 from singleton_start.core.status import MISSING, Observed
 
-from .model import EPOCH, Answer, World, grpc_state
+from .model import EPOCH, SHARED_LEASE_NAME, Answer, World, grpc_state
 from .model import grpc_answer as extension_grpc_answer
 
 # When each host stood frozen (no answer can come from a frozen host): (host, from, to), by world.
@@ -360,7 +360,8 @@ class ModelLease(_BlobCall):
     def __init__(self, world: World, blob: ModelBlob, lease_id: str, lease_seconds: int) -> None:
         super().__init__(world, blob.blob_name)
         names = LEASE_NAMES.setdefault(world, {})
-        self.id = names.setdefault(lease_id, "shared" if lease_id == SHARED_LEASE_ID else f"lease{len(names) + 1}")
+        name = SHARED_LEASE_NAME if lease_id == SHARED_LEASE_ID else f"lease{len(names) + 1}"
+        self.id = names.setdefault(lease_id, name)
         self._seconds = lease_seconds
 
     async def acquire(self, lease_duration: int) -> None:
@@ -378,7 +379,8 @@ class ModelLease(_BlobCall):
 
     async def change(self, proposed_lease_id: str) -> None:
         names = LEASE_NAMES.setdefault(self._world, {})
-        proposed = names.setdefault(proposed_lease_id, "shared" if proposed_lease_id == SHARED_LEASE_ID else "?")
+        name = SHARED_LEASE_NAME if proposed_lease_id == SHARED_LEASE_ID else "?"
+        proposed = names.setdefault(proposed_lease_id, name)
         await self._op("change", lease_id=self.id, proposed=proposed)
         self.id = proposed
 

@@ -15,9 +15,11 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 
 from simulation.loop import VirtualLoop
 from singleton_start.adapters.blob_lease import BLOB_CLIENTS_KEPT, LeaseLocks, lock_blob_name
+from singleton_start.adapters.clock import RealClock
 from singleton_start.core.errors import Unavailable
 
 T = TypeVar("T")
+LEASE_SECONDS = 15
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -40,8 +42,9 @@ class Storage:
     acquire_errors: list[Exception] = field(default_factory=list)
     # Another host makes the blob while this one makes the container.
     made_meanwhile: str | None = None
-    # Virtual seconds a release, renewal or change takes.
+    # Virtual seconds a release, renewal or change takes, and an acquire.
     call_seconds: float = 0.0
+    acquire_seconds: float = 0.0
     released: list[str] = field(default_factory=list)
 
 
@@ -76,6 +79,7 @@ class LeaseClient:
         self.storage, self.blob = storage, blob
 
     async def acquire(self, lease_duration: int) -> None:
+        await asyncio.sleep(self.storage.acquire_seconds)
         if self.storage.acquire_errors:
             raise self.storage.acquire_errors.pop(0)
         if self.blob.blob_name not in self.storage.blobs:
@@ -105,13 +109,21 @@ class Container:
             self.storage.blobs[self.storage.made_meanwhile] = {"key": "recorded"}
 
 
+class LoopClock(RealClock):
+    """The running loop's time: virtual time under the tests' VirtualLoop."""
+
+    @staticmethod
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+
 def lease_locks(storage: Storage) -> LeaseLocks:
     container: Any = Container(storage)
 
     def lease_client(blob: Any, lease_id: str) -> Any:
         return LeaseClient(storage, blob)
 
-    return LeaseLocks(container, 15, lease_client=lease_client)
+    return LeaseLocks(container, LEASE_SECONDS, LoopClock(), lease_client=lease_client)
 
 
 async def background_ended() -> None:
@@ -318,3 +330,156 @@ def test_a_blob_another_host_made_and_leased_while_this_one_made_the_container_g
     )
     lease, _ = on_virtual_time(lease_locks(storage).try_acquire("hub", "a", 5.0, blob_may_be_missing=True))
     assert lease is None
+
+
+def test_event_requests_of_one_id_in_a_process_share_one_acquire_and_join_the_lease_it_holds() -> None:
+    """Twenty events at once must not queue behind twenty acquires of the same lease: one acquire serves them all,
+    and later ones join the lease while it has half its length left, each with a Lease of its own."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}}, acquire_seconds=1.0)
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        began = asyncio.get_running_loop().time()
+        leases = await asyncio.gather(*(locks.try_acquire("hub", "a", 5.0, shared=True) for _ in range(20)))
+        assert locks.calls["lease_acquire"] == 1
+        assert all(lease is not None and lease.shared for lease in leases)
+        assert {lease.ends_at for lease in leases if lease is not None} == {began + LEASE_SECONDS}
+        assert len({id(lease) for lease in leases}) == 20
+        await asyncio.sleep(LEASE_SECONDS / 2 - 1.0 - 0.01)  # half the lease left, to the hundredth
+        joined = await locks.try_acquire("hub", "a", 5.0, shared=True)
+        assert joined is not None and joined.ends_at == began + LEASE_SECONDS
+        assert locks.calls["lease_acquire"] == 1
+        await asyncio.sleep(0.02)
+        taken = await locks.try_acquire("hub", "a", 5.0, shared=True)
+        assert locks.calls["lease_acquire"] == 2
+        assert taken is not None and taken.ends_at > began + LEASE_SECONDS
+
+    on_virtual_time(work())
+    assert locks.calls["lease_joined"] == 20
+
+
+def test_a_shared_lease_renewed_or_made_shared_here_is_joined_by_its_new_end() -> None:
+    """A renewal keeps the shared lease for every holder, and a signal's lease turned shared is the one events
+    join: both are what this process knows of it."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}, lock_blob_name("hub", "b"): {}})
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        shared = await locks.try_acquire("hub", "a", 5.0, shared=True)
+        alone = await locks.try_acquire("hub", "b", 5.0)
+        assert shared is not None and alone is not None
+        await asyncio.sleep(LEASE_SECONDS - 1.0)
+        await locks.renew(shared, 5.0)
+        await locks.renew(alone, 5.0)
+        assert await locks.try_acquire("hub", "a", 5.0, shared=True) is not None
+        assert locks.calls["lease_acquire"] == 2
+        await locks.share(alone, 5.0)
+        joined = await locks.try_acquire("hub", "b", 5.0, shared=True)
+        assert joined is not None and joined.shared and joined.ends_at == alone.ends_at
+        assert locks.calls["lease_acquire"] == 2
+
+    on_virtual_time(work())
+
+
+def test_a_lease_renewed_only_by_one_holder_is_not_known_shorter_by_another() -> None:
+    """What this process knows of a shared lease is its latest end: an older Lease renewed later, or noted
+    again, must not move it back."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}})
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        first = await locks.try_acquire("hub", "a", 5.0, shared=True)
+        assert first is not None
+        await asyncio.sleep(LEASE_SECONDS / 2 + 1.0)
+        second = await locks.try_acquire("hub", "a", 5.0, shared=True)  # a new acquire, with a later end
+        assert second is not None and second.ends_at > first.ends_at
+        await locks.share(first, 5.0)  # notes the older end again
+        await asyncio.sleep(LEASE_SECONDS / 2 - 1.5)
+        assert await locks.try_acquire("hub", "a", 5.0, shared=True) is not None
+        assert locks.calls["lease_acquire"] == 2
+
+    on_virtual_time(work())
+
+
+def test_a_request_that_leaves_does_not_fail_the_others_waiting_for_its_acquire() -> None:
+    """The first event request's acquire is the others' too: its caller leaving, or its own timeout, must not
+    cancel it for them; each waits by its own timeout."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}}, acquire_seconds=1.0)
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        first = asyncio.ensure_future(locks.try_acquire("hub", "a", 5.0, shared=True))
+        await asyncio.sleep(0.1)
+        impatient = asyncio.ensure_future(locks.try_acquire("hub", "a", 0.5, shared=True))
+        patient = asyncio.ensure_future(locks.try_acquire("hub", "a", 5.0, shared=True))
+        await asyncio.sleep(0.1)
+        first.cancel()
+        with pytest.raises(Unavailable):
+            await impatient
+        assert await patient is not None
+        assert locks.calls["lease_acquire"] == 1
+
+    on_virtual_time(work())
+
+
+def test_a_shared_acquire_is_bounded_by_its_first_requests_timeout() -> None:
+    """The acquire the others join is cut off at the first request's timeout, as its own would be: an
+    acquire with no answer must not be waited for by every later event request."""
+    storage = Storage(blobs={lock_blob_name("hub", "a"): {}}, acquire_seconds=3600.0)
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        first = asyncio.ensure_future(locks.try_acquire("hub", "a", 1.0, shared=True))
+        await asyncio.sleep(0.1)
+        later = asyncio.ensure_future(locks.try_acquire("hub", "a", 30.0, shared=True))
+        for waiting in (first, later):
+            with pytest.raises(Unavailable):
+                await waiting
+
+    _, took = on_virtual_time(work())
+    assert took == pytest.approx(1.0)
+
+
+def test_a_shared_lease_refused_or_failed_is_not_joined_later() -> None:
+    """A lease held alone by a start answers every event waiting for that acquire with None, and a failed acquire
+    fails them all; neither is remembered, so the next event request asks storage again."""
+    storage = Storage(
+        blobs={lock_blob_name("hub", "a"): {}},
+        acquire_seconds=1.0,
+        acquire_errors=[failure(409, "LeaseAlreadyPresent"), failure(500, "InternalError")],
+    )
+    locks = lease_locks(storage)
+
+    async def work() -> None:
+        refused = await asyncio.gather(*(locks.try_acquire("hub", "a", 5.0, shared=True) for _ in range(3)))
+        assert refused == [None, None, None]
+        failed = await asyncio.gather(
+            *(locks.try_acquire("hub", "a", 5.0, shared=True) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(each, Unavailable) for each in failed)
+        assert await locks.try_acquire("hub", "a", 5.0, shared=True) is not None
+        assert locks.calls["lease_acquire"] == 3
+
+    on_virtual_time(work())
+
+
+def test_the_memory_of_shared_leases_is_bounded() -> None:
+    """One known shared lease per ID an event reached: at the bound they are forgotten, so it cannot grow."""
+    storage = Storage()
+    locks = lease_locks(storage)
+    bound = BLOB_CLIENTS_KEPT * 16
+
+    async def acquires_of(instance_id: str) -> int:
+        before = locks.calls["lease_acquire"]
+        await locks.try_acquire("hub", instance_id, 5.0, shared=True, blob_may_be_missing=True)
+        return locks.calls["lease_acquire"] - before
+
+    async def work() -> None:
+        for n in range(bound):
+            await acquires_of(f"id-{n}")
+        assert await acquires_of("id-0") == 0  # still remembered at the bound
+        assert await acquires_of("id-new") == 1  # one more forgets the rest
+        assert await acquires_of("id-1") == 1
+        assert await acquires_of("id-new") == 0
+
+    on_virtual_time(work())

@@ -6,7 +6,19 @@ from dataclasses import replace
 from typing import Any
 
 from simulation.invariants import History, Request, check
-from simulation.model import OUTSIDE_TAG, Checkpoint, Execution, Landing, Message, StartSend
+from simulation.model import (
+    OUTSIDE_TAG,
+    SHARED_LEASE_NAME,
+    Blob,
+    Checkpoint,
+    EventQueue,
+    Execution,
+    Faults,
+    Landing,
+    Message,
+    StartSend,
+    World,
+)
 from singleton_start.http.adapter import INTERNAL_MESSAGE
 from singleton_start.settings import ConflictPolicy, ReusePolicy, Settings
 
@@ -249,6 +261,37 @@ def test_a_409_or_410_or_200_for_nothing_the_request_could_have_seen_is_flagged(
         settings=Settings(reuse_policy=ReusePolicy.REJECT_DUPLICATE),
     )
     assert "answers_follow_the_policies" not in broken(kept)
+
+
+def test_an_event_lands_under_the_shared_lease_it_joined_in_its_process_and_nothing_else_does() -> None:
+    """An event request may join its process's shared lease with no call storage sees: the shared lease standing
+    from its send to its landing is its lease. A start or terminate needs a lease of its own, and an event whose
+    shared lease ran out and was taken anew before it landed did not land under it."""
+    clock = EventQueue()
+    model = World(clock, 1, Faults())
+    model.blobs["lock"] = Blob(created_at=0.0)
+    assert model._blob_acquire("h0/r1", "lock", SHARED_LEASE_NAME, 30).status == 201
+
+    model.record_command("h0/r2", "event", "job", "lock")()  # joined r1's lease in its process
+    model.record_command("h0/r3", "start", "job", "lock")()
+    model.record_command("h0/r3", "terminate", "job", "lock")()
+    late = model.record_command("h0/r4", "event", "job", "lock")
+    clock.run(until=31.0)
+    assert model._blob_acquire("h1/r5", "lock", SHARED_LEASE_NAME, 30).status == 201
+    late()
+    model.blobs["alone"] = Blob(created_at=0.0)
+    assert model._blob_acquire("h0/r6", "alone", "lease1", 30).status == 201
+    model.record_command("h0/r7", "event", "job", "alone")()
+    model.record_command("h0/r6", "start", "job", "alone")()
+    landed = {(landing.tag, landing.kind): landing.under_its_lease for landing in model.landings}
+    assert landed == {
+        ("h0/r2", "event"): True,
+        ("h0/r3", "start"): False,
+        ("h0/r3", "terminate"): False,
+        ("h0/r4", "event"): False,
+        ("h0/r7", "event"): False,
+        ("h0/r6", "start"): True,
+    }
 
 
 def test_a_command_that_landed_after_its_lease_ended_is_flagged() -> None:

@@ -2,8 +2,9 @@
 
 A lease is held by one caller across every host of the app, or shared: every event request proposes the same
 well-known lease ID, which Lease Blob's acquire grants again to whoever proposes the active ID, so that any
-number of them hold it at once while a start (its own random ID) is refused. A holder that dies loses the lease
-when it expires, so no cleanup is ever needed. Lock blobs are never deleted: the start relies on it (a request
+number of them hold it at once while a start (its own random ID) is refused; within one process they join the
+shared lease it holds, or the acquire of it on its way, instead of each asking storage. A holder that dies loses
+the lease when it expires, so no cleanup is ever needed. Lock blobs are never deleted: the start relies on it (a request
 that created its lock blob knows that no one ever held its lease). azure-core's errors are mapped here, once, to
 Unavailable.
 """
@@ -16,7 +17,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 from azure.core.exceptions import (
@@ -81,6 +82,10 @@ class LeaseLocks:
         # Lock blobs this process has leased: an acquire of one needs no create first (a blob deleted since
         # answers the acquire with 404, and is then made again).
         self._existing: set[str] = set()
+        # The shared leases this process holds, by blob name, each with the latest end it knows, and the acquires
+        # of shared leases on their way: the event requests of one ID in a process join them.
+        self._shared: dict[str, Lease] = {}
+        self._sharing: dict[str, asyncio.Future[Lease | None]] = {}
 
     @property
     def container(self) -> ContainerClient:
@@ -112,23 +117,61 @@ class LeaseLocks:
         acquire that would fail with 404.
         """
         blob = self.lock_blob(task_hub, instance_id)
+        if shared:
+            return await self._join_shared(blob, timeout, blob_may_be_missing)
         # Proposing our own lease ID lets an acquire cut off by the timeout still be released.
-        lease_id = SHARED_LEASE_ID if shared else str(uuid.uuid4())
-        lease = Lease(blob.blob_name, BlobLease(blob, self._lease_client(blob, lease_id)), shared=shared)
+        lease = Lease(blob.blob_name, BlobLease(blob, self._lease_client(blob, str(uuid.uuid4()))))
         try:
             return await asyncio.wait_for(self._acquire(lease, blob_may_be_missing), timeout)
         except TimeoutError:
-            self._give_back(lease)
+            self.release(lease)
             raise Unavailable("taking the lease timed out") from None
         except BaseException:
             # Cancelled, or failed, while the acquire may have been granted: give it back.
-            self._give_back(lease)
+            self.release(lease)
             raise
 
-    def _give_back(self, lease: Lease) -> None:
-        """Release a lease that may have been granted; a shared one is left to expire, as other holders share it."""
-        if not lease.shared:
-            self.release(lease)
+    async def _join_shared(self, blob: BlobClient, timeout: float, create_first: bool) -> Lease | None:
+        """The shared lease, joined without a call while this process knows it held for at least half a lease
+        more (no one releases or changes it, so it lasts at least that long), or joined to the acquire of it
+        already on its way here: any number of event requests at once cost one acquire. Each gets a Lease of its
+        own, which its hold renews when a send needs more."""
+        name = blob.blob_name
+        known = self._shared.get(name)
+        if known is not None and known.ends_at - self._clock.now() >= self._lease_seconds / 2:
+            self.calls["lease_joined"] += 1
+            return replace(known)
+        taking = self._sharing.get(name)
+        if taking is None:
+            lease = Lease(name, BlobLease(blob, self._lease_client(blob, SHARED_LEASE_ID)), shared=True)
+            # Bounded by the first request's timeout, and not cancelled with it: the others wait for it too.
+            taking = self._sharing[name] = asyncio.ensure_future(
+                asyncio.wait_for(self._acquire(lease, create_first), timeout)
+            )
+            taking.add_done_callback(lambda done: self._shared_taken(name, done))
+        else:
+            self.calls["lease_joined"] += 1
+        try:
+            taken = await asyncio.wait_for(asyncio.shield(taking), timeout)
+        except TimeoutError:
+            raise Unavailable("taking the lease timed out") from None
+        return None if taken is None else replace(taken)
+
+    def _shared_taken(self, name: str, done: asyncio.Future[Lease | None]) -> None:
+        if self._sharing.get(name) is done:
+            del self._sharing[name]
+        if not done.cancelled() and done.exception() is None and (lease := done.result()) is not None:
+            self._note_shared(lease)
+
+    def _note_shared(self, lease: Lease) -> None:
+        """Keep the latest end known of a shared lease; at the bound the others are forgotten (each then costs its
+        next event request one acquire), so that the memory of them cannot grow."""
+        known = self._shared.get(lease.key)
+        if known is not None and known.ends_at >= lease.ends_at:
+            return
+        if known is None and len(self._shared) >= BLOB_CLIENTS_KEPT * 16:
+            self._shared.clear()
+        self._shared[lease.key] = replace(lease)
 
     async def _acquire(self, lease: Lease, create_first: bool) -> Lease | None:
         handle: BlobLease = lease.handle
@@ -239,6 +282,8 @@ class LeaseLocks:
         except (AzureError, TimeoutError) as error:
             raise Unavailable(f"renewing the lease failed: {type(error).__name__}") from None
         lease.ends_at = sent_at + self._lease_seconds
+        if lease.shared:
+            self._note_shared(lease)
 
     async def share(self, lease: Lease, timeout: float) -> None:
         """Turn a lease held alone into the shared one (Lease Blob's change, to the well-known ID), which event
@@ -250,6 +295,7 @@ class LeaseLocks:
         except (AzureError, TimeoutError) as error:
             raise Unavailable(f"sharing the lease failed: {type(error).__name__}") from None
         lease.shared = True
+        self._note_shared(lease)
 
     async def read_record(self, task_hub: str, instance_id: str, timeout: float) -> LockRecord:
         """The metadata the last starter left on the lock blob, and the blob's creation time; empty when there
