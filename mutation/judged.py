@@ -43,6 +43,13 @@ LOCK_AND_HOLD: list[Rule] = [
         equivalent=True,
     ),
     rule(
+        r"blob_lease\.xǁLeaseLocksǁ_note_shared$",
+        r"\+ if known is not None and known\.ends_at > lease\.ends_at:",
+        "With the two ends equal, keeping the known Lease or a copy of the new one keeps the same end: what a later "
+        "join reads of it (ends_at and the shared lease client) is the same either way.",
+        equivalent=True,
+    ),
+    rule(
         r"hold\.x_retried$",
         r"start_attempts \+ 2\)",
         "The last attempt (attempt == start_attempts) returns or raises, so the loop never reaches one more.",
