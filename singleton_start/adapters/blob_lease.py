@@ -4,9 +4,9 @@ A lease is held by one caller across every host of the app, or shared: every eve
 well-known lease ID, which Lease Blob's acquire grants again to whoever proposes the active ID, so that any
 number of them hold it at once while a start (its own random ID) is refused; within one process they join the
 shared lease it holds, or the acquire of it on its way, instead of each asking storage. A holder that dies loses
-the lease when it expires, so no cleanup is ever needed. Lock blobs are never deleted: the start relies on it (a request
-that created its lock blob knows that no one ever held its lease). azure-core's errors are mapped here, once, to
-Unavailable.
+the lease when it expires, so no cleanup is ever needed. Lock blobs are never deleted: the start relies on it (a
+request that created its lock blob knows that no one ever held its lease). azure-core's errors are mapped here,
+once, to Unavailable.
 """
 
 from __future__ import annotations
@@ -133,9 +133,9 @@ class LeaseLocks:
 
     async def _join_shared(self, blob: BlobClient, timeout: float, create_first: bool) -> Lease | None:
         """The shared lease, joined without a call while this process knows it held for at least half a lease
-        more (no one releases or changes it, so it lasts at least that long), or joined to the acquire of it
-        already on its way here: any number of event requests at once cost one acquire. Each gets a Lease of its
-        own, which its hold renews when a send needs more."""
+        more (the app never releases, changes or breaks it, so it lasts at least that long), or joined to the
+        acquire of it already on its way here: any number of event requests at once cost one acquire. Each gets a
+        Lease of its own, which its hold renews when a send needs more."""
         name = blob.blob_name
         known = self._shared.get(name)
         if known is not None and known.ends_at - self._clock.now() >= self._lease_seconds / 2:
