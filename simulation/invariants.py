@@ -52,9 +52,9 @@ class History:
     safety_margin: float
     # Requests whose start lost the tracking write to a start outside the app: outside the guarantee.
     outside_raced: frozenset[str] = field(default_factory=frozenset)
-    # When a lifecycle rule deleted the lock blob: the named window of docs/guarantees.md (keep such rules off the lock
-    # container), so a key whose record went with it is not held to the keyed-retry promise.
-    records_lost_at: tuple[float, ...] = ()
+    # When a lifecycle rule deleted a lock blob, and whose ID's it was: the named window of docs/guarantees.md (keep
+    # such rules off the lock container), so a key whose record went with it is not held to the keyed-retry promise.
+    records_lost: tuple[tuple[float, str], ...] = ()
     settings: Settings = field(default_factory=Settings)
     # Whether the app's reads show an execution's history (the 1.x HTTP API does; the 2.x gRPC endpoint does not).
     reads_history: bool = True
@@ -121,10 +121,15 @@ def _group_of(history: History, request: Request) -> list[Request]:
     return _groups(history)[_group_key(request)]
 
 
+def _records_lost_at(history: History, instance_id: str) -> list[float]:
+    """When a lifecycle rule deleted the lock blob of this ID, and the records of its keys with it."""
+    return [at for at, lost_id in history.records_lost if lost_id == instance_id]
+
+
 def _record_lost_after(history: History, runs: Sequence[Execution]) -> bool:
     """Whether a lifecycle rule deleted the lock blob, and a key's record with it, after the key's first run."""
-    first = min((execution.created_at for execution in runs), default=None)
-    return first is not None and any(lost > first for lost in history.records_lost_at)
+    first = min(runs, key=lambda execution: execution.created_at, default=None)
+    return first is not None and any(lost > first.created_at for lost in _records_lost_at(history, first.instance_id))
 
 
 def _same_record(history: History, request: Request) -> list[Request]:
@@ -137,7 +142,7 @@ def _same_record(history: History, request: Request) -> list[Request]:
     if request.replayed:
         return group  # answered from the key's record: it was there
     began, ended = min(r.arrived for r in group), max(r.answered for r in group)
-    if any(began < lost < ended for lost in history.records_lost_at):
+    if any(began < lost < ended for lost in _records_lost_at(history, request.instance_id)):
         return [request]
     if _purged_before_a_later_run(history, [e for r in group for e in _own(history, r.tag)]):
         return [request]  # the key's instance was purged from outside: window 4 of docs/guarantees.md

@@ -557,8 +557,8 @@ class World:
         self.coverage: Counter[str] = Counter()
         self.timeline: list[tuple[float, str, str]] = []
         self.foreign_raced: set[str] = set()
-        # When a lifecycle rule deleted a lock blob, with the Idempotency-Key records on it.
-        self.records_lost_at: list[float] = []
+        # When a lifecycle rule deleted a lock blob, with the Idempotency-Key records on it, and which blob.
+        self.records_lost: list[tuple[float, str]] = []
         self.active_requests: set[str] = set()
         # The last status read each request had processed, as (when, execution ID, orchestrator name).
         self.last_read: dict[str, tuple[float, str | None, str | None]] = {}
@@ -1498,7 +1498,7 @@ class World:
             self._later(5.0, lambda: self._lifecycle_delete(key))
             return
         del self.blobs[key]
-        self.records_lost_at.append(self.clock.now())
+        self.records_lost.append((self.clock.now(), key))
         self.coverage["lock_blob_deleted"] += 1
         self.log("storage", "a lifecycle rule deleted the lock blob and its record")
 

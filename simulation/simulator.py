@@ -34,6 +34,7 @@ from .wire import (
     ModelGrpcBackend,
     ModelTransport,
     SimClock,
+    lock_key,
     starter_binding,
 )
 
@@ -316,7 +317,7 @@ def run(scenario: Scenario, backend: str = "http") -> RunResult:
         scenario.settings.orchestrators,
         scenario.faults.late_landing_bound,
         frozenset(world.foreign_raced),
-        tuple(world.records_lost_at),
+        records_lost(world, scenario),
         settings=scenario.settings,
         reads_history=backend == "http",
         stalled=tuple(STALLED.get(world, [])),
@@ -339,6 +340,12 @@ class _LoopClock:
 
     def at(self, when: float, callback: Any) -> None:
         self._loop.call_at(when, callback)
+
+
+def records_lost(world: World, scenario: Scenario) -> tuple[tuple[float, str], ...]:
+    """When a lifecycle rule deleted a lock blob, by the instance ID the blob is named after."""
+    ids = {lock_key(actor.instance_id): actor.instance_id for actor in scenario.actors}
+    return tuple((at, ids.get(key, key)) for at, key in world.records_lost)
 
 
 def _coverage(

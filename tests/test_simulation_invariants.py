@@ -375,12 +375,30 @@ def test_a_keyed_signals_retry_is_held_with_its_first_request_unless_the_record_
     first = request("s1", "signal", 202, key="k", input={"order": 1}, started=False)
     again = request("s2", "signal", 202, key="k", input={"order": 1}, started=False, arrived=10.0, answered=10.1)
     replayed = replace(again, replayed=True)
-    lost = History([first, replayed], [running], [event("s1", 0.5)], [], ALLOW, 5.0, records_lost_at=(5.0,))
+    lost = History([first, replayed], [running], [event("s1", 0.5)], [], ALLOW, 5.0, records_lost=((5.0, "job"),))
     assert broken(lost) == set()
     sent_twice = [event("s1", 0.5), event("s2", 10.05)]
     assert "events_202_reach_their_execution_once" in broken(history([first, again], [running], sent_twice))
-    anew = History([first, again], [running], sent_twice, [], ALLOW, 5.0, records_lost_at=(5.0,))
+    anew = History([first, again], [running], sent_twice, [], ALLOW, 5.0, records_lost=((5.0, "job"),))
     assert broken(anew) == set()
+
+
+def test_a_lock_blob_deleted_for_another_id_leaves_a_keyed_signals_group_held_together() -> None:
+    """A lifecycle rule that deleted another ID's lock blob took none of this key's record: the retry that sent the
+    event to the instance its key's first request started is still held with that request; only a deletion of this
+    ID's blob while they were at work holds the retry to what it did itself."""
+    started = execution("e2", "r6", 1.0)
+    first = request("r6", "signal", 503, key="k", input={"order": 1}, outcome="StartedNotSignalled", answered=2.0)
+    retry = request("r6.3", "signal", 202, key="k", input={"order": 1}, started=True, arrived=2.0, answered=3.0)
+    sent = Message(
+        "event", "job", "r6.3", 2.5, addressed="e2", hit="e2", delivered_at=2.8, route="SingletonOrchestrator"
+    )
+
+    def lost(instance_id: str) -> History:
+        return History([first, retry], [started], [sent], [], ALLOW, 5.0, records_lost=((1.5, instance_id),))
+
+    assert broken(lost("job-2")) == set()
+    assert "told_202_runs_once" in broken(lost("job"))
 
 
 def test_a_keyed_signals_409_is_for_something_only_where_another_request_of_its_key_came_before_its_answer() -> None:
